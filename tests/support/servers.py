@@ -32,8 +32,9 @@ POLICIES: dict[str, OriginPolicy] = {
     "none": lambda origin: True,
     "prefix": lambda origin: origin is not None and origin.startswith(ALLOWED),
     "suffix": lambda origin: origin is not None and origin.endswith("example.com"),
-    "regex": lambda origin: origin is not None
-    and re.search(r"https://app.example.com", origin) is not None,
+    "regex": lambda origin: (
+        origin is not None and re.search(r"https://app.example.com", origin) is not None
+    ),
     "null": lambda origin: origin in (ALLOWED, "null"),
     "host-only": lambda origin: _host(origin) == "app.example.com",
     "missing-ok": lambda origin: origin is None or origin == ALLOWED,

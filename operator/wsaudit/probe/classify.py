@@ -139,11 +139,12 @@ def classify_refusal(
             f"{refused.origin} with HTTP {status}: its allow-list lacks that exact origin; "
             "add it as scheme://host[:port]",
         )
-    if status == 426 or (status == 400 and _mentions_upgrade(refused)):
+    if status in (426, 505) or (status == 400 and _mentions_upgrade(refused)):
+        seen = "an HTTP/1.0 request" if status == 505 else "no Upgrade request"
         return Cause(
             "upgrade-not-forwarded",
-            f"HTTP {status}: the backend never saw the Upgrade request; a proxy in between "
-            "drops the Upgrade/Connection headers or speaks HTTP/1.0 (nginx: "
+            f"HTTP {status}: the backend got {seen}; a proxy in between "
+            "drops the Upgrade/Connection headers or speaks HTTP/1.0 to it (nginx: "
             "proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; "
             'proxy_set_header Connection "upgrade")',
         )
@@ -330,6 +331,7 @@ def certificate_checks(
         details.update(
             subject=certificate.subject,
             issuer=certificate.issuer,
+            dnsNames=list(certificate.dns_names),
             notAfter=certificate.not_after.isoformat(),
         )
     if verification_error is not None:

@@ -1,0 +1,102 @@
+"""A real nginx (Debian's package) started on loopback with a generated configuration."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+# The three proxies the issue names: one that carries the upgrade, one that does not
+# (nginx's defaults: HTTP/1.0 upstream, hop-by-hop Upgrade/Connection dropped), and one
+# that carries it but cuts quiet connections quickly.
+LOCATIONS = {
+    "upgrade": """
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";
+        proxy_read_timeout 3600s;
+        proxy_send_timeout 3600s;
+    """,
+    "no-upgrade": "",
+    "short-read-timeout": """
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";
+        proxy_read_timeout 2s;
+    """,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"nginx exited: {log.read_text(errors='replace')}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nginx did not listen on {port}: {log.read_text(errors='replace')}")
+
+
+@contextlib.contextmanager
+def nginx_proxy(workdir: Path, backend_port: int, mode: str) -> Iterator[int]:
+    """Runs nginx proxying 127.0.0.1:<port>/ to the backend; yields the port."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    user = "user root root;" if os.geteuid() == 0 else ""
+    config = workdir / "nginx.conf"
+    error_log = workdir / "error.log"
+    config.write_text(
+        f"""
+        {user}
+        worker_processes 1;
+        daemon off;
+        pid {workdir}/nginx.pid;
+        error_log {error_log} info;
+        events {{ worker_connections 64; }}
+        http {{
+            access_log off;
+            client_body_temp_path {workdir}/client;
+            proxy_temp_path {workdir}/proxy;
+            fastcgi_temp_path {workdir}/fastcgi;
+            uwsgi_temp_path {workdir}/uwsgi;
+            scgi_temp_path {workdir}/scgi;
+            server {{
+                listen 127.0.0.1:{port};
+                location / {{
+                    proxy_pass http://127.0.0.1:{backend_port};
+                    {LOCATIONS[mode]}
+                }}
+            }}
+        }}
+        """
+    )
+    process = subprocess.Popen(
+        [NGINX, "-p", str(workdir), "-c", str(config), "-e", str(error_log)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_listening(port, process, error_log)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

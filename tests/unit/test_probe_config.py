@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+
+from wsaudit.probe import ProbeConfig, ProbeConfigError
+from wsaudit.probe.config import prepare
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "reason"),
+    [
+        (ProbeConfig(url="wss://a.example", headers=(("Origin", "x"),)), "headers", "Origin"),
+        (ProbeConfig(url="wss://a.example", headers=(("Host", "x"),)), "headers", "Host"),
+        (ProbeConfig(url="wss://a.example", headers=(("Cookie", "s=1"),)), "headers", "Cookie"),
+        (
+            ProbeConfig(url="wss://a.example", headers=(("Sec-WebSocket-Key", "x"),)),
+            "headers",
+            "Sec-WebSocket-Key",
+        ),
+        (ProbeConfig(url="wss://a.example", headers=(("X-A", "b\r\nHost: c"),)), "headers", "CR"),
+        (ProbeConfig(url="wss://a.example", headers=(("Bad Name", "b"),)), "headers", "name"),
+        (
+            ProbeConfig(url="wss://a.example", allowed_origins=("a.example",)),
+            "origins.allowed",
+            "not an origin",
+        ),
+        (ProbeConfig(url="wss://a.example", timeout=0), "timeout", "above 0"),
+        (ProbeConfig(url="wss://a.example", ca_file="/nonexistent.pem"), "tls.ca", "cannot load"),
+        (ProbeConfig(url="ftp://a.example"), "url", "unsupported scheme"),
+        (ProbeConfig(url="wss://a.example", bearer_token=" "), "auth.token", "empty"),
+        (ProbeConfig(url="wss://a.example", subprotocols=("a b",)), "subprotocols", "token"),
+    ],
+)
+def test_invalid_config_names_the_field(config: ProbeConfig, field: str, reason: str) -> None:
+    with pytest.raises(ProbeConfigError, match=reason) as raised:
+        prepare(config)
+    assert raised.value.field == field
+
+
+def test_token_becomes_a_bearer_header_and_own_origin_is_the_default() -> None:
+    prepared = prepare(ProbeConfig(url="wss://a.example:8443/ws", bearer_token="t0k"))
+    assert ("Authorization", "Bearer t0k") in prepared.headers
+    assert [str(o) for o in prepared.allowed] == ["https://a.example:8443"]
