@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from support.servers import ALLOWED, websocket_server  # noqa: E402
-from wsaudit.probe import AddressGuard, ProbeConfig, probe  # noqa: E402
+from support.servers import ALLOWED, websocket_server
+from wsaudit.probe import AddressGuard, ProbeConfig, probe
 
 
 def rss_mib() -> float:

@@ -12,9 +12,11 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn, TextIO
 
 from . import __version__
+from .audit import AuditSettings, IngressAudit, InputError, Severity, audit_documents, parse_stream
 from .probe import (
     AddressGuard,
     CheckStatus,
@@ -145,6 +147,109 @@ def _add_probe(commands: argparse._SubParsersAction[_Parser]) -> None:
     cmd.set_defaults(run=_run_probe)
 
 
+def _add_lint(commands: argparse._SubParsersAction[_Parser]) -> None:
+    cmd = commands.add_parser(
+        "lint",
+        help="audit Ingress YAML for WebSocket readiness, offline",
+        description="Audit Ingress manifests with the operator's rules. Services, "
+        "BackendConfigs and IngressClasses given alongside are used by the rules that need "
+        "them. Exit 0 when no finding reaches --fail-on, 1 when one does, 2 on invalid input.",
+    )
+    cmd.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a YAML/JSON file, a directory (read recursively) or - for stdin",
+    )
+    cmd.add_argument("--output", choices=("text", "json"), default="text")
+    cmd.add_argument(
+        "--fail-on",
+        choices=("error", "warning", "info"),
+        default="warning",
+        help="lowest severity that makes the exit code 1 (default warning)",
+    )
+    cmd.add_argument(
+        "--min-timeout",
+        type=_positive,
+        default=3600,
+        metavar="S",
+        help="timeouts under S seconds are findings (default 3600)",
+    )
+    cmd.set_defaults(run=_run_lint)
+
+
+def _read_sources(paths: list[str]) -> list[tuple[str, str]]:
+    if not paths:
+        raise UsageError("no input: give -f FILE, -f DIRECTORY or -f - (stdin)")
+    sources: list[tuple[str, str]] = []
+    for path in paths:
+        if path == "-":
+            sources.append(("<stdin>", sys.stdin.read()))
+            continue
+        files = (
+            sorted(
+                p for p in Path(path).rglob("*")
+                if p.suffix in (".yaml", ".yml", ".json") and p.is_file()
+            )
+            if Path(path).is_dir()
+            else [Path(path)]
+        )  # fmt: skip
+        for file in files:
+            try:
+                sources.append((str(file), file.read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise UsageError(f"cannot read {file}: {reason}") from None
+    return sources
+
+
+def _run_lint(args: argparse.Namespace, out: TextIO) -> int:
+    documents = []
+    try:
+        for source, text in _read_sources(args.filename):
+            documents.extend(parse_stream(text, source))
+        audits = audit_documents(documents, AuditSettings(min_timeout_seconds=args.min_timeout))
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    if args.output == "json":
+        report = {
+            "ingresses": [
+                {"object": a.ingress.ref, "controller": a.controller, "detectedBy": a.detected_by}
+                for a in audits
+            ],
+            "findings": [f.to_dict() for a in audits for f in a.findings],
+        }
+        json.dump(report, out, indent=2)
+        out.write("\n")
+    else:
+        write_lint_text(audits, out, colour=use_colour(out))
+    threshold = Severity.parse(args.fail_on)
+    failed = any(f.severity >= threshold for a in audits for f in a.findings)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def write_lint_text(audits: list[IngressAudit], out: TextIO, *, colour: bool) -> None:
+    if not audits:
+        out.write("no Ingress found in the input\n")
+        return
+    counts = dict.fromkeys(Severity, 0)
+    for audit in audits:
+        controller = audit.controller or "unknown controller"
+        out.write(f"{audit.ingress.ref}  ({controller}, from {audit.detected_by})\n")
+        for finding in audit.findings:
+            counts[finding.severity] += 1
+            out.write(
+                f"  {label(finding.severity.label, colour, 7)} {finding.rule}: "
+                f"{finding.message}\n  {'':7}   fix: {finding.fix}\n"
+            )
+        if not audit.findings:
+            out.write(f"  {label('pass', colour, 7)} no findings\n")
+    summary = ", ".join(f"{counts[s]} {s.label}" for s in reversed(Severity) if counts[s])
+    out.write(f"{len(audits)} Ingress(es): {summary or 'no findings'}\n")
+
+
 def build_parser() -> _Parser:
     parser = _Parser(
         prog="wsaudit",
@@ -154,6 +259,7 @@ def build_parser() -> _Parser:
     parser.add_argument("--version", action="version", version=f"wsaudit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_probe(commands)
+    _add_lint(commands)
     return parser
 
 

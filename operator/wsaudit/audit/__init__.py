@@ -1,0 +1,27 @@
+"""Ingress audit: WebSocket readiness rules per ingress controller, as pure functions.
+
+A new controller is one module in controllers/ (its rules and how to recognise it) and one
+line in registry.py.
+"""
+
+from .engine import IngressAudit, audit_ingress
+from .manifests import Document, InputError, audit_documents, parse_stream
+from .model import AuditSettings, Finding, IngressView, ManifestError, Related, Severity
+from .registry import BY_ID, CONTROLLERS
+
+__all__ = [
+    "BY_ID",
+    "CONTROLLERS",
+    "AuditSettings",
+    "Document",
+    "Finding",
+    "IngressAudit",
+    "IngressView",
+    "InputError",
+    "ManifestError",
+    "Related",
+    "Severity",
+    "audit_documents",
+    "audit_ingress",
+    "parse_stream",
+]

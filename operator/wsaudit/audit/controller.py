@@ -1,0 +1,166 @@
+"""The shape of an ingress controller's rule set, and helpers its rules share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .durations import DurationError, Format, human, parse_duration
+from .model import AuditSettings, Finding, IngressView, Related, Severity
+
+
+@dataclass(frozen=True)
+class Context:
+    ingress: IngressView
+    related: Related
+    settings: AuditSettings
+    controller_id: str
+
+    def finding(self, rule: str, severity: Severity, message: str, fix: str) -> Finding:
+        return Finding(f"{self.controller_id}.{rule}", severity, self.ingress.ref, message, fix)
+
+    @property
+    def annotations(self) -> Mapping[str, str]:
+        return self.ingress.annotations
+
+
+Rule = Callable[[Context], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Controller:
+    """One ingress controller: how to recognise it and the rules that apply to it."""
+
+    id: str
+    title: str
+    docs: str
+    ingress_class_controllers: tuple[str, ...]
+    class_names: tuple[str, ...]
+    annotation_prefixes: tuple[str, ...]
+    rules: tuple[Rule, ...]
+    # Annotations that configure TLS without spec.tls (e.g. an ALB certificate ARN).
+    tls_annotations: tuple[str, ...] = ()
+    # Annotation keys people write that this controller does not read, with what to use.
+    known_mistakes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """A timeout read from annotations (or a Service's) with its documented default."""
+
+    rule: str
+    key: str
+    fmt: Format
+    default_seconds: float
+    where: str = "on the Ingress"
+    fix_format: Callable[[float], str] = lambda seconds: f"{seconds:g}"
+    maximum: float | None = None
+    meaning: str = "idle WebSocket connections are cut after it"
+
+
+def wanted_seconds(ctx: Context, timeout: Timeout) -> float:
+    wanted = ctx.settings.min_timeout_seconds
+    return wanted if timeout.maximum is None else min(wanted, timeout.maximum)
+
+
+def check_timeout(
+    ctx: Context,
+    timeout: Timeout,
+    annotations: Mapping[str, str] | None = None,
+    fix: str | None = None,
+) -> Finding | None:
+    """A finding when the effective timeout is under the configured minimum, or invalid.
+
+    `annotations` are the Ingress's unless given (a Service's, or parsed attributes).
+    """
+    source = ctx.annotations if annotations is None else annotations
+    wanted = wanted_seconds(ctx, timeout)
+    fix = fix or f'set {timeout.key}: "{timeout.fix_format(wanted)}" {timeout.where}'
+    raw = source.get(timeout.key)
+    if raw is None:
+        value = timeout.default_seconds
+        stated = f"{timeout.key} is not set {timeout.where}, so the default {human(value)} applies"
+    else:
+        try:
+            value = parse_duration(raw, timeout.fmt)
+        except DurationError:
+            return ctx.finding(
+                f"{timeout.rule}-invalid",
+                Severity.WARNING,
+                f"{timeout.key} is {raw!r} {timeout.where}, which is not {timeout.fmt.value}: "
+                f"the controller ignores it and uses its default {human(timeout.default_seconds)}",
+                fix,
+            )
+        stated = f"{timeout.key} is {raw!r} {timeout.where} ({human(value)})"
+    if value >= wanted:
+        return None
+    return ctx.finding(
+        timeout.rule,
+        Severity.WARNING,
+        f"{stated}: {timeout.meaning}, under the {human(wanted)} wsaudit expects for "
+        "long-lived connections",
+        fix,
+    )
+
+
+def services_of_websocket_paths(ingress: IngressView) -> list[str]:
+    return sorted({b.service for b in ingress.websocket_backends() if b.service})
+
+
+def split_list(value: str | None) -> set[str]:
+    return {item.strip() for item in (value or "").split(",") if item.strip()}
+
+
+def missing_objects(kind: str, names: Iterable[str], where: str) -> str:
+    return f"{kind} {', '.join(names)} not visible ({where}); pass it to wsaudit lint with -f"
+
+
+def timeout_rule(*timeouts: Timeout) -> Rule:
+    """A rule checking each timeout annotation on the Ingress."""
+
+    def rule(ctx: Context) -> Iterable[Finding]:
+        return [f for t in timeouts if (f := check_timeout(ctx, t)) is not None]
+
+    return rule
+
+
+_MIXED_CONTENT = (
+    "pages stay reachable over plain http, where browsers open ws:// or block wss:// as "
+    "mixed content"
+)
+
+
+def redirect_disabled_rule(key: str) -> Rule:
+    """For controllers that redirect to https by default unless told not to."""
+
+    def rule(ctx: Context) -> Iterable[Finding]:
+        if ctx.annotations.get(key, "").strip().lower() != "false":
+            return []
+        return [
+            ctx.finding(
+                "https-redirect",
+                Severity.WARNING,
+                f'{key} is "false": {_MIXED_CONTENT}',
+                f"remove {key} (the redirect is on by default with TLS)",
+            )
+        ]
+
+    return rule
+
+
+def redirect_required_rule(key: str, value: str, where: str = "on the Ingress") -> Rule:
+    """For controllers that serve http and https side by side unless configured."""
+
+    def rule(ctx: Context) -> Iterable[Finding]:
+        if ctx.annotations.get(key):
+            return []
+        return [
+            ctx.finding(
+                "https-redirect",
+                Severity.WARNING,
+                f"{key} is not set: {_MIXED_CONTENT}",
+                f'set {key}: "{value}" {where}',
+            )
+        ]
+
+    return rule

@@ -1,0 +1,1 @@
+"""One module per ingress controller; each exports CONTROLLER. The registry lists them."""

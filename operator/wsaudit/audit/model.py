@@ -1,0 +1,193 @@
+"""What the rules read (an Ingress and the objects beside it) and what they return."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+WEBSOCKET_ANNOTATION = "wsaudit.io/websocket"
+WEBSOCKET_PATHS_ANNOTATION = "wsaudit.io/websocket-paths"
+LEGACY_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
+DEFAULT_MIN_TIMEOUT = 3600.0
+# Paths that usually carry WebSockets (or a long-polling fallback that needs affinity).
+_WEBSOCKET_HINTS = ("ws", "websocket", "socket", "sockjs", "signalr", "cable", "hub", "live")
+
+
+class Severity(enum.IntEnum):
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.upper()]
+        except KeyError:
+            raise ValueError(f"{text!r} is not one of error, warning, info") from None
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    object: str
+    message: str
+    fix: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity.label,
+            "object": self.object,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+class ManifestError(ValueError):
+    """An object is not shaped like the Kubernetes kind it claims to be."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    host: str | None
+    path: str
+    service: str | None
+    port: str | None
+
+
+@dataclass(frozen=True)
+class IngressView:
+    """An Ingress reduced to what the rules need, read defensively from any dict."""
+
+    namespace: str
+    name: str
+    annotations: Mapping[str, str]
+    class_name: str | None
+    backends: tuple[Backend, ...]
+    tls_hosts: frozenset[str]
+    tls_without_hosts: bool
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def hosts(self) -> list[str]:
+        return sorted({b.host for b in self.backends if b.host})
+
+    def websocket_backends(self) -> list[Backend]:
+        """The paths that serve WebSockets: listed in wsaudit.io/websocket-paths, else the
+        paths that look like it (/ws, /socket.io, ...), else every path."""
+        listed = self.annotations.get(WEBSOCKET_PATHS_ANNOTATION)
+        if listed:
+            wanted = {p.strip() for p in listed.split(",") if p.strip()}
+            return [b for b in self.backends if b.path in wanted]
+        hinted = [b for b in self.backends if _looks_like_websocket(b.path)]
+        return hinted or list(self.backends)
+
+
+def _looks_like_websocket(path: str) -> bool:
+    segments = path.lower().split("/")
+    return any(hint in segment for segment in segments for hint in _WEBSOCKET_HINTS)
+
+
+def _dict(value: object, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ManifestError(f"{where} must be a mapping, not {type(value).__name__}")
+    return value
+
+
+def _list(value: object, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ManifestError(f"{where} must be a list, not {type(value).__name__}")
+    return value
+
+
+def _annotations(metadata: dict[str, Any]) -> dict[str, str]:
+    raw = _dict(metadata.get("annotations"), "metadata.annotations")
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+
+
+def _backend(host: str | None, path: dict[str, Any], where: str) -> Backend:
+    backend = _dict(path.get("backend"), f"{where}.backend")
+    service = _dict(backend.get("service"), f"{where}.backend.service")
+    port = _dict(service.get("port"), f"{where}.backend.service.port")
+    port_value = port.get("number", port.get("name"))
+    return Backend(
+        host=host,
+        path=str(path.get("path") or "/"),
+        service=str(service["name"]) if service.get("name") else None,
+        port=str(port_value) if port_value is not None else None,
+    )
+
+
+def ingress_view(obj: Mapping[str, Any], default_namespace: str = "default") -> IngressView:
+    metadata = _dict(obj.get("metadata"), "metadata")
+    spec = _dict(obj.get("spec"), "spec")
+    annotations = _annotations(metadata)
+    backends: list[Backend] = []
+    default = spec.get("defaultBackend")
+    if default is not None:
+        backends.append(_backend(None, {"backend": default}, "spec.defaultBackend"))
+    for i, raw_rule in enumerate(_list(spec.get("rules"), "spec.rules")):
+        rule = _dict(raw_rule, f"spec.rules[{i}]")
+        host = str(rule["host"]).lower() if rule.get("host") else None
+        http = _dict(rule.get("http"), f"spec.rules[{i}].http")
+        for j, path in enumerate(_list(http.get("paths"), f"spec.rules[{i}].http.paths")):
+            where = f"spec.rules[{i}].http.paths[{j}]"
+            backends.append(_backend(host, _dict(path, where), where))
+    tls_hosts: set[str] = set()
+    tls_without_hosts = False
+    for i, entry in enumerate(_list(spec.get("tls"), "spec.tls")):
+        hosts = _list(_dict(entry, f"spec.tls[{i}]").get("hosts"), f"spec.tls[{i}].hosts")
+        tls_hosts.update(str(h).lower() for h in hosts)
+        tls_without_hosts = tls_without_hosts or not hosts
+    class_name = spec.get("ingressClassName") or annotations.get(LEGACY_CLASS_ANNOTATION)
+    return IngressView(
+        namespace=str(metadata.get("namespace") or default_namespace),
+        name=str(metadata.get("name") or "(unnamed)"),
+        annotations=annotations,
+        class_name=str(class_name) if class_name else None,
+        backends=tuple(backends),
+        tls_hosts=frozenset(tls_hosts),
+        tls_without_hosts=tls_without_hosts,
+    )
+
+
+@dataclass(frozen=True)
+class Related:
+    """Objects beside the Ingress that some controllers read settings from.
+
+    Keys are (namespace, name). Absent objects are "not visible", not "missing": the lint
+    CLI only sees the files it is given.
+    """
+
+    services: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
+    backend_configs: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
+    ingress_classes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def service_annotations(self, namespace: str, name: str | None) -> dict[str, str] | None:
+        service = self.services.get((namespace, name or ""))
+        if service is None:
+            return None
+        try:
+            return _annotations(_dict(service.get("metadata"), "metadata"))
+        except ManifestError:
+            return {}
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    min_timeout_seconds: float = DEFAULT_MIN_TIMEOUT
