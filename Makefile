@@ -37,6 +37,9 @@ integration: $(INSTALLED) system-deps
 e2e: $(INSTALLED) binaries
 	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
 
+crds: $(INSTALLED)
+	$(VENV)/bin/wsaudit crd > crds/wsaudit.io_websocketendpoints.yaml
+
 bench: $(INSTALLED)
 	$(PY) bench/probe_throughput.py
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from . import __version__
+from .api.crd import crd_yaml
 from .audit import AuditSettings, IngressAudit, InputError, Severity, audit_documents, parse_stream
 from .probe import (
     AddressGuard,
@@ -250,6 +251,20 @@ def write_lint_text(audits: list[IngressAudit], out: TextIO, *, colour: bool) ->
     out.write(f"{len(audits)} Ingress(es): {summary or 'no findings'}\n")
 
 
+def _add_crd(commands: argparse._SubParsersAction[_Parser]) -> None:
+    cmd = commands.add_parser(
+        "crd",
+        help="print the WebSocketEndpoint CustomResourceDefinition (YAML)",
+        description="Print the CRD generated from the pydantic models; crds/ holds the same.",
+    )
+    cmd.set_defaults(run=_run_crd)
+
+
+def _run_crd(args: argparse.Namespace, out: TextIO) -> int:
+    out.write(crd_yaml())
+    return EXIT_OK
+
+
 def build_parser() -> _Parser:
     parser = _Parser(
         prog="wsaudit",
@@ -260,6 +275,7 @@ def build_parser() -> _Parser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_probe(commands)
     _add_lint(commands)
+    _add_crd(commands)
     return parser
 
 
