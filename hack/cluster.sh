@@ -4,6 +4,7 @@
 #   hack/cluster.sh up                    start (fresh data and PKI), write $DIR/kubeconfig
 #   hack/cluster.sh down                  stop exactly the processes `up` started
 #   hack/cluster.sh status                say whether it runs
+#   hack/cluster.sh restart-apiserver     stop and start kube-apiserver (same flags and data)
 #   hack/cluster.sh credentials --service-account NS/NAME   kubeconfig for a ServiceAccount
 #   hack/cluster.sh credentials --user NAME [--group G]...  kubeconfig with a client cert
 #
@@ -46,7 +47,7 @@ stop() {
     rm -f "$dir/$component.pid"
   done
   if [ -f "$dir/workdir" ]; then rm -rf "$(cat "$dir/workdir")"; fi
-  rm -f "$dir/workdir" "$dir/kubeconfig" "$dir/endpoint"
+  rm -f "$dir/workdir" "$dir/kubeconfig" "$dir/endpoint" "$dir/kube-apiserver.args"
   return $((1 - stopped))
 }
 
@@ -113,8 +114,8 @@ up() {
     --initial-cluster "local=http://127.0.0.1:$peer_port" \
     --unsafe-no-fsync --log-level warn >"$work/etcd.log" 2>&1 &
   echo $! > "$dir/etcd.pid"
-  say "starting kube-apiserver on https://127.0.0.1:$api_port"
-  "$bin/kube-apiserver" \
+  # The flags are kept so that restart-apiserver starts the same server again.
+  printf '%s\n' \
     --etcd-servers "http://127.0.0.1:$etcd_port" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
     --tls-cert-file "$work/pki/server.crt" --tls-private-key-file "$work/pki/server.key" \
@@ -125,12 +126,26 @@ up() {
     --service-cluster-ip-range 10.0.0.0/24 \
     --authorization-mode RBAC \
     --endpoint-reconciler-type none \
-    --profiling=false \
-    >"$work/kube-apiserver.log" 2>&1 &
-  echo $! > "$dir/kube-apiserver.pid"
+    --profiling=false > "$dir/kube-apiserver.args"
   echo "https://127.0.0.1:$api_port" > "$dir/endpoint"
+  start_apiserver
   kubeconfig "$dir/kubeconfig" wsaudit-admin \
     --client-certificate="$work/pki/admin.crt" --client-key="$work/pki/admin.key" --embed-certs
+  wait_ready
+  say "logs: $work/{etcd,kube-apiserver}.log"
+  echo "export KUBECONFIG=$dir/kubeconfig"
+}
+
+start_apiserver() {
+  say "starting kube-apiserver on $(cat "$dir/endpoint")"
+  local args
+  mapfile -t args < "$dir/kube-apiserver.args"
+  "$bin/kube-apiserver" "${args[@]}" >>"$(cat "$dir/workdir")/kube-apiserver.log" 2>&1 &
+  echo $! > "$dir/kube-apiserver.pid"
+}
+
+wait_ready() {
+  local work; work=$(cat "$dir/workdir")
   local started=$SECONDS
   until KUBECONFIG="$dir/kubeconfig" "$kubectl" get --raw /readyz >/dev/null 2>&1; do
     for component in etcd kube-apiserver; do
@@ -146,8 +161,15 @@ up() {
     sleep 0.5
   done
   say "ready in $((SECONDS - started)) s ($("$kubectl" --kubeconfig "$dir/kubeconfig" version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])'))"
-  say "logs: $work/{etcd,kube-apiserver}.log"
-  echo "export KUBECONFIG=$dir/kubeconfig"
+}
+
+restart_apiserver() {
+  alive kube-apiserver || die "the control plane is not running (make cluster-up)"
+  local pid; pid=$(cat "$dir/kube-apiserver.pid")
+  kill "$pid"
+  for _ in $(seq 100); do running "$pid" kube-apiserver || break; sleep 0.1; done
+  start_apiserver
+  wait_ready
 }
 
 credentials() {
@@ -189,5 +211,6 @@ case "${1:-}" in
     if alive kube-apiserver && alive etcd; then say "running at $(cat "$dir/endpoint")"
     else say "not running"; exit 1; fi ;;
   credentials) shift; credentials "$@" ;;
+  restart-apiserver) restart_apiserver ;;
   *) echo "usage: $0 up|down|status|credentials ..." >&2; exit 2 ;;
 esac

@@ -28,6 +28,7 @@ from .probe import (
     probe,
 )
 from .render import label, use_colour
+from .settings import SettingsError, add_run_arguments, settings_from
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -265,6 +266,32 @@ def _run_crd(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _add_run(commands: argparse._SubParsersAction[_Parser]) -> None:
+    cmd = commands.add_parser(
+        "run",
+        help="run the operator against the current kubeconfig (or in-cluster config)",
+        description="Run the operator: probe WebSocketEndpoints, audit Ingresses, serve "
+        "metrics, health and (optionally) the admission webhook. Every flag has an "
+        "environment variable twin for the Helm chart.",
+    )
+    add_run_arguments(cmd)
+    cmd.set_defaults(run=_run_operator)
+
+
+def _run_operator(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        settings = settings_from(args)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    from .controller.operator import run  # noqa: PLC0415 (kopf loads only for `run`)
+
+    try:
+        run(settings)
+    except OSError as exc:
+        raise UsageError(f"cannot start: {exc}") from None
+    return EXIT_OK
+
+
 def build_parser() -> _Parser:
     parser = _Parser(
         prog="wsaudit",
@@ -276,6 +303,7 @@ def build_parser() -> _Parser:
     _add_probe(commands)
     _add_lint(commands)
     _add_crd(commands)
+    _add_run(commands)
     return parser
 
 

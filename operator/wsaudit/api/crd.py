@@ -48,9 +48,7 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             continue
         if key == "properties":
             out[key] = {name: _structural(prop, defs) for name, prop in value.items()}
-        elif key == "items":
-            out[key] = _structural(value, defs)
-        elif key == "additionalProperties" and isinstance(value, dict):
+        elif key == "items" or (key == "additionalProperties" and isinstance(value, dict)):
             out[key] = _structural(value, defs)
         else:
             out[key] = value
@@ -124,7 +122,7 @@ def custom_resource_definition() -> dict[str, Any]:
                             "jsonPath": ".status.cause",
                             "priority": 1,
                         },
-                    ],  # fmt: skip
+                    ],
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",

@@ -21,7 +21,7 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 ORIGIN_PATTERN = r"^https?://[^/?#\s]+$"
 URL_PATTERN = r"^wss?://[^\s]+$"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
-TOKEN_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+TOKEN_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # noqa: S105 (an RFC 7230 token, not a secret)
 OriginText = Annotated[str, StringConstraints(pattern=ORIGIN_PATTERN, max_length=512)]
 Token = Annotated[str, StringConstraints(pattern=TOKEN_PATTERN, max_length=256)]
 MIN_INTERVAL, MAX_INTERVAL = 10.0, 86400.0

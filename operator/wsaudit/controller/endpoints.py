@@ -1,0 +1,272 @@
+"""WebSocketEndpoint handling: one probe loop (a kopf daemon) per resource.
+
+Probes are jittered, limited globally by a semaphore and never overlap for one resource
+(one loop each). A spec change or a change of the Ingress in front wakes the loop at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+from urllib3.exceptions import HTTPError
+
+from ..api.conditions import (
+    Verdict,
+    blocked_verdicts,
+    ingress_configured,
+    probe_verdicts,
+    settle,
+)
+from ..api.models import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    Condition,
+    WebSocketEndpointSpec,
+    duration_seconds,
+)
+from ..probe import ProbeConfig, ProbeConfigError, ProbeResult, probe
+from . import ingresses
+from .kube import SecretError
+from .runtime import Runtime, runtime_of
+
+JITTER = 0.1  # each interval varies by +-10% so that endpoints drift apart
+
+
+class Blocked(Exception):
+    """No probe can run; `reason` and the message go on Ready."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _pause(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
+    waits = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+        wake.clear()
+
+
+def _spec(body: Mapping[str, Any]) -> WebSocketEndpointSpec:
+    try:
+        return WebSocketEndpointSpec.model_validate(body.get("spec") or {})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        raise Blocked("InvalidSpec", f"spec.{field}: {error['msg']}") from None
+
+
+async def _probe_config(
+    runtime: Runtime, namespace: str, spec: WebSocketEndpointSpec
+) -> ProbeConfig:
+    token = ca_data = None
+    try:
+        if spec.auth is not None:
+            ref = spec.auth.token_secret_ref
+            token = await runtime.kube.secret_value(namespace, ref.name, ref.key)
+        if spec.tls.ca_secret_ref is not None:
+            ref = spec.tls.ca_secret_ref
+            ca_data = await runtime.kube.secret_value(namespace, ref.name, ref.key)
+    except SecretError as exc:
+        raise Blocked("SecretNotFound", f"{exc}; create it or fix the reference") from None
+    return ProbeConfig(
+        url=spec.url,
+        allowed_origins=tuple(spec.origins.allowed),
+        rejected_origins=tuple(spec.origins.rejected),
+        bypass_checks=spec.origins.bypass_checks,
+        require_origin_header=spec.origins.require_origin_header,
+        timeout=spec.timeout_seconds,
+        headers=tuple((h.name, h.value) for h in spec.headers),
+        subprotocols=tuple(spec.subprotocols),
+        bearer_token=token,
+        tls_required=spec.tls.required,
+        min_certificate_days=spec.tls.min_certificate_days,
+        ca_data=ca_data,
+        insecure_skip_verify=spec.tls.insecure_skip_verify,
+    )
+
+
+def _serving_ingress(
+    namespace: str, spec: WebSocketEndpointSpec, index: ingresses.Index
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The referenced Ingress, or one in the namespace whose rules serve the URL's host and
+    path (the longest matching path wins)."""
+    if spec.ingress_ref is not None:
+        return spec.ingress_ref.name, ingresses.latest(index, (namespace, spec.ingress_ref.name))
+    url = urlsplit(spec.url)
+    host, path = (url.hostname or "").lower(), url.path or "/"
+    best: tuple[int, str, dict[str, Any]] | None = None
+    for key in index:
+        if not isinstance(key, tuple) or key[0] != namespace:
+            continue
+        body = ingresses.latest(index, key)
+        for rule in (body or {}).get("spec", {}).get("rules") or []:
+            if str(rule.get("host", "")).lower() != host:
+                continue
+            for item in (rule.get("http") or {}).get("paths") or []:
+                prefix = str(item.get("path") or "/")
+                if path.startswith(prefix) and (best is None or len(prefix) > best[0]):
+                    best = (len(prefix), key[1], body or {})
+    return (best[1], best[2]) if best else (None, None)
+
+
+def _ingress_verdict(
+    *, runtime: Runtime, namespace: str, name: str, spec: WebSocketEndpointSpec,
+    ingress_index: ingresses.Index, ingress_class_index: ingresses.Index,
+) -> Verdict | None:  # fmt: skip
+    ingress_name, body = _serving_ingress(namespace, spec, ingress_index)
+    newly = runtime.refer(namespace, name, ingress_name)
+    if ingress_name is None:
+        return None
+    if body is None:
+        return ingress_configured(None, f"{namespace}/{ingress_name}")
+    result = ingresses.audit(runtime, body, ingress_class_index)
+    if result is None:
+        return None
+    if newly:
+        ingresses.publish(runtime, body, result)
+    return ingress_configured(result.findings, f"{namespace}/{ingress_name}")
+
+
+def _status(
+    result: ProbeResult | None, conditions: list[Condition], generation: int | None
+) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "conditions": [c.model_dump(by_alias=True, exclude_none=True) for c in conditions],
+    }
+    if result is not None:
+        status.update(
+            lastProbeTime=_now(),
+            cause=result.cause,
+            checks=[c.to_dict() for c in result.checks],
+        )
+    return status
+
+
+def _cert_not_after(result: ProbeResult) -> float | None:
+    expiry = result.check("tls.expiry")
+    not_after = expiry.details.get("notAfter") if expiry else None
+    if not isinstance(not_after, str):
+        return None
+    return datetime.datetime.fromisoformat(not_after).timestamp()
+
+
+def _post_transitions(body: kopf.Body, changed: list[Verdict]) -> None:
+    for verdict in changed:
+        good = verdict.status == "True"
+        kopf.event(
+            body,
+            type="Normal" if good else "Warning",
+            reason=verdict.reason,
+            message=f"{verdict.type} is {verdict.status}: {verdict.message}"[:1000],
+        )
+
+
+async def probe_once(
+    *, runtime: Runtime, body: kopf.Body, namespace: str, name: str,
+    ingress_index: ingresses.Index, ingress_class_index: ingresses.Index,
+    logger: kopf.Logger,
+) -> float:  # fmt: skip
+    """One probe and status write; returns the seconds until the next one."""
+    generation = body.get("metadata", {}).get("generation")
+    previous = [
+        Condition.model_validate(c) for c in (body.get("status") or {}).get("conditions") or []
+    ]
+    result: ProbeResult | None = None
+    interval = 60.0
+    try:
+        spec = _spec(body)
+        interval = spec.interval_seconds
+        if spec.suspend:
+            raise Blocked("Suspended", "probing is suspended (spec.suspend)")
+        config = await _probe_config(runtime, namespace, spec)
+        async with runtime.probe_slots:
+            result = await probe(config, runtime.guard)
+        ingress = _ingress_verdict(
+            runtime=runtime, namespace=namespace, name=name, spec=spec,
+            ingress_index=ingress_index, ingress_class_index=ingress_class_index,
+        )  # fmt: skip
+        verdicts = probe_verdicts(result, ingress)
+    except ProbeConfigError as exc:
+        verdicts = blocked_verdicts("InvalidSpec", f"spec.{exc.field}: {exc.reason}",
+                                    [c.type for c in previous])  # fmt: skip
+    except Blocked as exc:
+        verdicts = blocked_verdicts(exc.reason, str(exc), [c.type for c in previous])
+    conditions, changed = settle(verdicts, previous, generation, _now())
+    try:
+        await runtime.kube.patch_status(namespace, name, _status(result, conditions, generation))
+    except ApiException as exc:
+        if exc.status == 404:
+            return interval  # deleted meanwhile; the daemon is being stopped
+        raise
+    _post_transitions(body, changed)
+    if result is not None:
+        runtime.metrics.record_probe(namespace, name, result, time.time(), _cert_not_after(result))
+        logger.info(f"probed {result.url}: {'failed' if result.failed else 'ok'}"
+                    f"{f' ({result.cause})' if result.cause else ''}")  # fmt: skip
+    return interval
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
+async def probe_loop(
+    *, body: kopf.Body, namespace: str | None, name: str, stopped: kopf.DaemonStopped, memo: Any,
+    logger: kopf.Logger, **indices: Any,
+) -> None:  # fmt: skip
+    runtime = runtime_of(memo)
+    namespace = namespace or "default"
+    wake = runtime.wakeup(namespace, name)
+    try:
+        await _pause(stopped, wake, _first_delay(body))
+        while not stopped:
+            try:
+                interval = await probe_once(
+                    runtime=runtime, body=body, namespace=namespace, name=name,
+                    ingress_index=indices["ingress_index"],
+                    ingress_class_index=indices["ingress_class_index"], logger=logger,
+                )  # fmt: skip
+            except (ApiException, OSError, HTTPError) as exc:
+                logger.warning(f"status not written, retrying soon: {exc}")
+                interval = 5.0
+            jitter = random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 (not cryptographic)
+            await _pause(stopped, wake, interval * jitter)
+    finally:
+        runtime.forget_endpoint(namespace, name)
+
+
+def _first_delay(body: Mapping[str, Any]) -> float:
+    """A random start within the first interval (at most 5 s), so that endpoints created
+    together, or found together at start-up, do not probe together."""
+    try:
+        interval = duration_seconds(str((body.get("spec") or {}).get("interval", "60s")))
+    except ValueError:
+        interval = 60.0
+    return random.uniform(0, min(interval, 5.0))  # noqa: S311 (not cryptographic)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def endpoint_changed(
+    *, event: kopf.RawEvent, body: kopf.Body, namespace: str | None, name: str, memo: Any,
+    **_: Any,
+) -> None:  # fmt: skip
+    """A new generation (spec edit) is probed at once instead of at the next interval."""
+    observed = (body.get("status") or {}).get("observedGeneration")
+    if event["type"] == "MODIFIED" and body.get("metadata", {}).get("generation") != observed:
+        runtime_of(memo).wake(namespace or "default", name)

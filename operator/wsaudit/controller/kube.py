@@ -1,0 +1,64 @@
+"""The Kubernetes API calls that kopf does not make for us: status writes and Secret reads."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import os
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from ..api.models import GROUP, PLURAL, VERSION
+
+
+class SecretError(Exception):
+    """A referenced Secret or key is missing or unreadable; the message says which."""
+
+
+def _load_configuration() -> client.Configuration:
+    configuration = client.Configuration()
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    else:
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return configuration
+
+
+class KubeApi:
+    def __init__(self) -> None:
+        api_client = client.ApiClient(_load_configuration())
+        self._custom = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Merge-patches the status subresource (conditions are replaced as a whole list)."""
+        await asyncio.to_thread(
+            self._custom.patch_namespaced_custom_object_status,
+            GROUP, VERSION, namespace, PLURAL, name, {"status": status},
+            _request_timeout=10,
+        )  # fmt: skip
+
+    async def secret_value(self, namespace: str, name: str, key: str) -> str:
+        try:
+            secret = await asyncio.to_thread(
+                self._core.read_namespaced_secret, name, namespace, _request_timeout=10
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                raise SecretError(f"Secret {namespace}/{name} does not exist") from None
+            if exc.status == 403:
+                raise SecretError(
+                    f"wsaudit may not read Secret {namespace}/{name} (RBAC: grant get on "
+                    "secrets in this namespace)"
+                ) from None
+            raise
+        data = secret.data or {}
+        if key not in data:
+            raise SecretError(f"Secret {namespace}/{name} has no key {key!r}")
+        try:
+            return base64.b64decode(data[key]).decode("utf-8").strip()
+        except (binascii.Error, UnicodeDecodeError):
+            raise SecretError(f"Secret {namespace}/{name} key {key!r} is not UTF-8 text") from None

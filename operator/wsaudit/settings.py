@@ -1,0 +1,222 @@
+"""`wsaudit run` configuration: flags, their environment twins (for the Helm chart), and
+validation with clear errors before anything starts."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from .probe.guard import IPNetwork, parse_network
+
+WebhookMode = Literal["off", "warn", "deny"]
+WEBHOOK_MODES: tuple[WebhookMode, ...] = ("off", "warn", "deny")
+LOG_FORMATS = ("text", "json")
+
+
+class SettingsError(ValueError):
+    """A flag or environment variable is invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    namespaces: tuple[str, ...] = ()  # empty: all namespaces
+    allow_private: bool = False
+    deny_cidrs: tuple[IPNetwork, ...] = ()
+    metrics_port: int = 9090
+    health_port: int = 8080
+    webhook: WebhookMode = "off"
+    webhook_port: int = 9443
+    webhook_cert: Path | None = None
+    webhook_key: Path | None = None
+    max_concurrent_probes: int = 20
+    min_ingress_timeout: float = 3600.0
+    log_format: str = "text"
+    peering: str | None = None  # None: standalone (one replica)
+    bind_address: str = "0.0.0.0"  # noqa: S104 (the pod's ports must be reachable)
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+
+# (flag, environment variable, help)
+ENVIRONMENT = {
+    "namespace": "WSAUDIT_NAMESPACES",
+    "all_namespaces": "WSAUDIT_ALL_NAMESPACES",
+    "allow_private": "WSAUDIT_ALLOW_PRIVATE",
+    "deny_cidr": "WSAUDIT_DENY_CIDRS",
+    "metrics_port": "WSAUDIT_METRICS_PORT",
+    "health_port": "WSAUDIT_HEALTH_PORT",
+    "webhook": "WSAUDIT_WEBHOOK",
+    "webhook_port": "WSAUDIT_WEBHOOK_PORT",
+    "webhook_cert": "WSAUDIT_WEBHOOK_CERT",
+    "webhook_key": "WSAUDIT_WEBHOOK_KEY",
+    "max_concurrent_probes": "WSAUDIT_MAX_CONCURRENT_PROBES",
+    "min_ingress_timeout": "WSAUDIT_MIN_INGRESS_TIMEOUT",
+    "log_format": "WSAUDIT_LOG_FORMAT",
+    "peering": "WSAUDIT_PEERING",
+    "bind_address": "WSAUDIT_BIND_ADDRESS",
+}
+
+
+def add_run_arguments(cmd: argparse.ArgumentParser) -> None:
+    """Flags default to None so that the environment twin can fill what is not given."""
+    env = ENVIRONMENT
+    cmd.add_argument(
+        "--namespace",
+        action="append",
+        metavar="NS",
+        help=f"watch only this namespace (repeatable; ${env['namespace']}, comma-separated)",
+    )
+    cmd.add_argument(
+        "--all-namespaces",
+        action="store_true",
+        default=None,
+        help="watch every namespace (the default)",
+    )
+    cmd.add_argument(
+        "--allow-private",
+        action="store_true",
+        default=None,
+        help=f"lift the probe address guard (${env['allow_private']})",
+    )
+    cmd.add_argument(
+        "--deny-cidr",
+        action="append",
+        metavar="CIDR",
+        help=f"also refuse probes to this range (${env['deny_cidr']})",
+    )
+    cmd.add_argument(
+        "--metrics-port", metavar="N", help=f"/metrics port, 9090 (${env['metrics_port']})"
+    )
+    cmd.add_argument(
+        "--health-port", metavar="N", help=f"/healthz port, 8080 (${env['health_port']})"
+    )
+    cmd.add_argument(
+        "--webhook",
+        metavar="MODE",
+        help=f"admission webhook: off (default), warn or deny (${env['webhook']})",
+    )
+    cmd.add_argument(
+        "--webhook-port", metavar="N", help=f"webhook HTTPS port, 9443 (${env['webhook_port']})"
+    )
+    cmd.add_argument(
+        "--webhook-cert", metavar="F", help=f"webhook serving certificate (${env['webhook_cert']})"
+    )
+    cmd.add_argument("--webhook-key", metavar="F", help=f"its private key (${env['webhook_key']})")
+    cmd.add_argument(
+        "--max-concurrent-probes",
+        metavar="N",
+        help=f"probes running at once, 20 (${env['max_concurrent_probes']})",
+    )
+    cmd.add_argument(
+        "--min-ingress-timeout",
+        metavar="S",
+        help=f"Ingress timeouts under S seconds are findings, 3600 (${env['min_ingress_timeout']})",
+    )
+    cmd.add_argument("--log-format", metavar="FMT", help=f"text or json (${env['log_format']})")
+    cmd.add_argument(
+        "--peering",
+        metavar="NAME",
+        help=f"kopf peering object for several replicas (${env['peering']})",
+    )
+    cmd.add_argument(
+        "--bind-address",
+        metavar="ADDR",
+        help=f"address of the metrics, health and webhook servers (${env['bind_address']})",
+    )
+
+
+def _value(args: argparse.Namespace, field: str) -> Any:
+    given = getattr(args, field)
+    if given is not None:
+        return given
+    raw = os.environ.get(ENVIRONMENT[field])
+    if raw is None or raw == "":
+        return None
+    if field in ("namespace", "deny_cidr"):
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if field in ("all_namespaces", "allow_private"):
+        if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise SettingsError(f"{ENVIRONMENT[field]}={raw!r}: expected true or false")
+        return raw.lower() in ("true", "1", "yes")
+    return raw
+
+
+def _port(name: str, value: object, default: int) -> int:
+    if value is None:
+        return default
+    text = str(value)
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise SettingsError(f"{name}: {text!r} is not a port (1-65535)")
+    return int(text)
+
+
+def _flag(field: str) -> str:
+    return f"--{field.replace('_', '-')} / {ENVIRONMENT[field]}"
+
+
+def settings_from(args: argparse.Namespace) -> RunSettings:
+    """Validates everything at start; raises SettingsError naming the flag and its twin."""
+    namespaces: tuple[str, ...] = tuple(_value(args, "namespace") or ())
+    if namespaces and _value(args, "all_namespaces"):
+        raise SettingsError("--namespace and --all-namespaces exclude each other")
+    for namespace in namespaces:
+        if not namespace.replace("-", "").isalnum() or namespace != namespace.lower():
+            raise SettingsError(f"{_flag('namespace')}: {namespace!r} is not a namespace name")
+    try:
+        cidrs = tuple(parse_network(c) for c in (_value(args, "deny_cidr") or ()))
+    except ValueError as exc:
+        raise SettingsError(f"{_flag('deny_cidr')}: {exc}") from None
+    webhook: WebhookMode = _value(args, "webhook") or "off"
+    if webhook not in WEBHOOK_MODES:
+        raise SettingsError(f"{_flag('webhook')}: {webhook!r} is not off, warn or deny")
+    cert, key = _value(args, "webhook_cert"), _value(args, "webhook_key")
+    if webhook != "off":
+        if not cert or not key:
+            raise SettingsError(
+                f"the webhook needs a serving certificate: {_flag('webhook_cert')} and "
+                f"{_flag('webhook_key')}"
+            )
+        for field, path in (("webhook_cert", cert), ("webhook_key", key)):
+            if not Path(str(path)).is_file():
+                raise SettingsError(f"{_flag(field)}: {path} is not a readable file")
+    concurrency = str(_value(args, "max_concurrent_probes") or "20")
+    if not concurrency.isdigit() or not 1 <= int(concurrency) <= 1000:
+        raise SettingsError(f"{_flag('max_concurrent_probes')}: {concurrency!r} is not 1-1000")
+    minimum = str(_value(args, "min_ingress_timeout") or "3600")
+    try:
+        min_timeout = float(minimum)
+    except ValueError:
+        min_timeout = -1
+    if min_timeout <= 0:
+        raise SettingsError(f"{_flag('min_ingress_timeout')}: {minimum!r} is not a positive number")
+    log_format = str(_value(args, "log_format") or "text")
+    if log_format not in LOG_FORMATS:
+        raise SettingsError(f"{_flag('log_format')}: {log_format!r} is not text or json")
+    ports = {
+        "metrics_port": _port(_flag("metrics_port"), _value(args, "metrics_port"), 9090),
+        "health_port": _port(_flag("health_port"), _value(args, "health_port"), 8080),
+        "webhook_port": _port(_flag("webhook_port"), _value(args, "webhook_port"), 9443),
+    }
+    used = [p for name, p in ports.items() if name != "webhook_port" or webhook != "off"]
+    if len(set(used)) != len(used):
+        raise SettingsError(f"the metrics, health and webhook ports must differ: {used}")
+    peering = _value(args, "peering")
+    return RunSettings(
+        namespaces=namespaces,
+        allow_private=bool(_value(args, "allow_private")),
+        deny_cidrs=cidrs,
+        webhook=webhook,
+        webhook_cert=Path(str(cert)) if cert else None,
+        webhook_key=Path(str(key)) if key else None,
+        max_concurrent_probes=int(concurrency),
+        min_ingress_timeout=min_timeout,
+        log_format=log_format,
+        peering=str(peering) if peering else None,
+        bind_address=str(_value(args, "bind_address") or "0.0.0.0"),  # noqa: S104
+        **ports,
+    )
