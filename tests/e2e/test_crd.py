@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from support.cluster import Cluster
 
 pytestmark = pytest.mark.e2e
-CRD = Path(__file__).resolve().parents[2] / "crds" / "wsaudit.io_websocketendpoints.yaml"
-
-
-@pytest.fixture(scope="module")
-def crd(cluster: Cluster) -> None:
-    cluster.kubectl("apply", "--server-side", "-f", str(CRD))
-    cluster.kubectl("wait", "--for=condition=Established",
-                    "crd/websocketendpoints.wsaudit.io", "--timeout=30s")  # fmt: skip
 
 
 def endpoint(name: str, **spec: object) -> str:
@@ -28,7 +19,7 @@ def endpoint(name: str, **spec: object) -> str:
 
 
 def test_defaults_are_applied_by_the_api_server(
-    cluster: Cluster, namespace: str, crd: None
+    cluster: Cluster, namespace: str, crds: None
 ) -> None:
     cluster.kubectl("-n", namespace, "apply", "-f", "-", stdin=endpoint("chat"))
     created = json.loads(
@@ -55,7 +46,7 @@ def test_defaults_are_applied_by_the_api_server(
     ],
 )
 def test_invalid_resources_are_rejected_naming_the_field(
-    cluster: Cluster, namespace: str, crd: None, spec: dict[str, object], words: str
+    cluster: Cluster, namespace: str, crds: None, spec: dict[str, object], words: str
 ) -> None:
     done = cluster.kubectl("-n", namespace, "apply", "-f", "-", stdin=endpoint("bad", **spec),
                            check=False)  # fmt: skip
@@ -63,7 +54,7 @@ def test_invalid_resources_are_rejected_naming_the_field(
     assert words in done.stderr
 
 
-def test_kubectl_explain_teaches_the_fields(cluster: Cluster, crd: None) -> None:
+def test_kubectl_explain_teaches_the_fields(cluster: Cluster, crds: None) -> None:
     explained = cluster.kubectl("explain", "wse.spec.origins").stdout
     assert "CSWSH" in explained
     assert "requireOriginHeader" in explained

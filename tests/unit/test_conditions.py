@@ -36,6 +36,11 @@ def test_all_checks_passing_is_ready() -> None:
     }
 
 
+def test_ready_names_a_hijackable_socket_before_a_plaintext_one() -> None:
+    verdicts = by_type(result(tls_scheme=F, origin_null=F))
+    assert verdicts["Ready"] == ("False", "UntrustedOriginAccepted")
+
+
 def test_accepted_foreign_origin_makes_ready_false_with_the_reason() -> None:
     verdicts = by_type(result(origin_foreign=F))
     assert verdicts["OriginEnforced"] == ("False", "UntrustedOriginAccepted")
@@ -104,6 +109,6 @@ def test_a_missing_secret_blocks_with_a_clear_reason() -> None:
     assert [(v.type, v.status, v.reason) for v in verdicts] == [
         ("Ready", "False", "SecretNotFound"),
         ("Reachable", "Unknown", "SecretNotFound"),
-        ("Secure", "Unknown", "SecretNotFound"),
         ("OriginEnforced", "Unknown", "SecretNotFound"),
+        ("Secure", "Unknown", "SecretNotFound"),
     ]

@@ -17,7 +17,7 @@ from .models import Condition, ConditionStatus
 READY, REACHABLE, SECURE, ORIGIN_ENFORCED, INGRESS_CONFIGURED = (
     "Ready", "Reachable", "Secure", "OriginEnforced", "IngressConfigured",
 )  # fmt: skip
-ORDER = (READY, REACHABLE, SECURE, ORIGIN_ENFORCED, INGRESS_CONFIGURED)
+ORDER = (READY, REACHABLE, ORIGIN_ENFORCED, SECURE, INGRESS_CONFIGURED)
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,9 @@ def ready(parts: Sequence[Verdict]) -> Verdict:
 
 
 def probe_verdicts(result: ProbeResult, ingress: Verdict | None) -> list[Verdict]:
-    parts = [reachable(result), secure(result), origin_enforced(result)]
+    # Ready names the first problem in this order: nothing matters if the endpoint is
+    # unreachable, and a hijackable socket is worse than a plaintext one.
+    parts = [reachable(result), origin_enforced(result), secure(result)]
     if ingress is not None:
         parts.append(ingress)
     return [ready(parts), *parts]

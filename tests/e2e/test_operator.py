@@ -1,0 +1,190 @@
+"""The operator against a real API server, with real WebSocket servers on loopback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from support.cluster import Cluster
+from support.operator import BackgroundServers, OperatorProcess, condition, endpoint, wait_for
+from support.servers import ALLOWED, websocket_server
+
+pytestmark = pytest.mark.e2e
+
+
+def apply(cluster: Cluster, namespace: str, manifest: str) -> None:
+    cluster.kubectl("-n", namespace, "apply", "-f", "-", stdin=manifest)
+
+
+def status_of(cluster: Cluster, namespace: str, name: str, kind: str) -> tuple[str, str]:
+    found = condition(cluster, namespace, name, kind)
+    return (found["status"], found["reason"]) if found else ("", "")
+
+
+def wait_condition(
+    cluster: Cluster, namespace: str, name: str, kind: str, status: str, *,
+    reason: str | None = None, timeout: float = 45,
+) -> dict[str, object]:  # fmt: skip
+    def reached() -> dict[str, object] | None:
+        found = condition(cluster, namespace, name, kind)
+        if found and found["status"] == status and (reason is None or found["reason"] == reason):
+            return found
+        return None
+
+    result: dict[str, object] = wait_for(reached, timeout)
+    return result
+
+
+def events(cluster: Cluster, namespace: str, name: str, reason: str) -> int:
+    listed = json.loads(cluster.kubectl(
+        "-n", namespace, "get", "events", "-o", "json",
+        f"--field-selector=involvedObject.name={name},reason={reason}",
+    ).stdout)  # fmt: skip
+    return sum(int(e.get("count") or 1) for e in listed["items"])
+
+
+def test_conditions_columns_events_and_metrics(
+    cluster: Cluster, namespace: str, operator: OperatorProcess, servers: BackgroundServers
+) -> None:
+    strict = servers.start(websocket_server("strict"))
+    open_ = servers.start(websocket_server("none"))
+    apply(cluster, namespace, endpoint("strict", strict.url(), tls={"required": False}))
+    apply(cluster, namespace, endpoint("open", open_.url()))
+    apply(cluster, namespace, endpoint("plain", strict.url()))
+
+    cluster.kubectl("-n", namespace, "wait", "--for=condition=OriginEnforced=false",
+                    "wse/open", "--timeout=60s")  # fmt: skip
+    cluster.kubectl("-n", namespace, "wait", "--for=condition=Ready", "wse/strict",
+                    "--timeout=60s")  # fmt: skip
+    assert status_of(cluster, namespace, "plain", "Secure") == ("False", "InsecureScheme")
+    assert status_of(cluster, namespace, "open", "Ready") == ("False", "UntrustedOriginAccepted")
+
+    rows = {line.split()[0]: line.split() for line in
+            cluster.kubectl("-n", namespace, "get", "wse").stdout.splitlines()[1:]}  # fmt: skip
+    assert rows["strict"][1:5] == [strict.url(), "True", "False", "True"]
+    assert rows["open"][1:5] == [open_.url(), "False", "False", "False"]
+
+    metrics = operator.metrics()
+    assert f'wsaudit_endpoint_origin_enforced{{name="open",namespace="{namespace}"}} 0.0' in metrics
+    assert (
+        f'wsaudit_endpoint_origin_enforced{{name="strict",namespace="{namespace}"}} 1.0' in metrics
+    )
+    assert f'wsaudit_endpoint_up{{name="open",namespace="{namespace}"}} 1.0' in metrics
+
+    first_probe = json.loads(cluster.kubectl("-n", namespace, "get", "wse", "open", "-o",
+                                             "json").stdout)["status"]["lastProbeTime"]  # fmt: skip
+
+    def probed_again() -> bool:
+        status = json.loads(cluster.kubectl("-n", namespace, "get", "wse", "open", "-o",
+                                            "json").stdout)["status"]  # fmt: skip
+        return bool(status["lastProbeTime"] != first_probe)
+
+    wait_for(probed_again, timeout=40)
+    assert events(cluster, namespace, "open", "UntrustedOriginAccepted") == 2  # Ready + Origin
+    assert events(cluster, namespace, "strict", "AllChecksPassed") == 1
+
+    cluster.kubectl("-n", namespace, "delete", "wse", "open", "--timeout=30s")
+    wait_for(lambda: f'name="open",namespace="{namespace}"' not in operator.metrics(), 20)
+
+
+def test_spec_edit_and_a_fixed_server_flip_the_conditions(
+    cluster: Cluster, namespace: str, operator: OperatorProcess, servers: BackgroundServers
+) -> None:
+    policy = {"open": True}
+    server = servers.start(websocket_server(lambda o: policy["open"] or o == ALLOWED))
+    apply(cluster, namespace, endpoint("chat", server.url(), tls={"required": False}))
+    wait_condition(cluster, namespace, "chat", "OriginEnforced", "False")
+
+    policy["open"] = False  # the fix is deployed: the next probe sees it
+    wait_condition(cluster, namespace, "chat", "OriginEnforced", "True")
+    wait_condition(cluster, namespace, "chat", "Ready", "True")
+
+    patch = json.dumps({"spec": {"origins": {"allowed": ["https://new.example.com"]}}})
+    cluster.kubectl("-n", namespace, "patch", "wse", "chat", "--type=merge", "-p", patch)
+    found = wait_condition(cluster, namespace, "chat", "Reachable", "False",
+                           reason="UpgradeRejected", timeout=15)  # fmt: skip
+    assert "https://new.example.com" in str(found["message"])
+
+
+NGINX_INGRESS = """
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: chat
+  annotations:
+    nginx.ingress.kubernetes.io/proxy-read-timeout: "{timeout}"
+    nginx.ingress.kubernetes.io/proxy-send-timeout: "3600"
+spec:
+  ingressClassName: nginx
+  tls: [{{hosts: [chat.example.com], secretName: chat-tls}}]
+  rules:
+    - host: chat.example.com
+      http:
+        paths:
+          - path: /ws
+            pathType: Prefix
+            backend: {{service: {{name: chat, port: {{number: 80}}}}}}
+"""
+
+
+def test_ingress_findings_become_ingress_configured_and_follow_a_fix(
+    cluster: Cluster, namespace: str, operator: OperatorProcess, servers: BackgroundServers
+) -> None:
+    server = servers.start(websocket_server("strict"))
+    apply(cluster, namespace, NGINX_INGRESS.format(timeout="60"))
+    apply(cluster, namespace, endpoint("chat", server.url(), tls={"required": False},
+                                       ingressRef={"name": "chat"}))  # fmt: skip
+    found = wait_condition(cluster, namespace, "chat", "IngressConfigured", "False")
+    assert "ingress-nginx.proxy-read-timeout" in str(found["message"])
+    assert status_of(cluster, namespace, "chat", "Ready")[0] == "False"
+    wait_for(lambda: events(cluster, namespace, "chat", "WebSocketMisconfigured") >= 1, 20)
+    assert f'ingress="chat",namespace="{namespace}",rule="ingress-nginx.proxy-read-timeout"' in (
+        operator.metrics()
+    )
+
+    apply(cluster, namespace, NGINX_INGRESS.format(timeout="3600"))
+    wait_condition(cluster, namespace, "chat", "IngressConfigured", "True", timeout=15)
+    wait_condition(cluster, namespace, "chat", "Ready", "True", timeout=15)
+
+
+def test_missing_secret_is_a_condition_and_others_keep_being_served(
+    cluster: Cluster, namespace: str, operator: OperatorProcess, servers: BackgroundServers
+) -> None:
+    server = servers.start(websocket_server("strict"))
+    auth = {"tokenSecretRef": {"name": "chat-token", "key": "token"}}
+    apply(cluster, namespace, endpoint("secret", server.url(), auth=auth))
+    apply(cluster, namespace, endpoint("fine", server.url(), tls={"required": False}))
+    found = wait_condition(cluster, namespace, "secret", "Ready", "False", reason="SecretNotFound")
+    assert f"Secret {namespace}/chat-token does not exist" in str(found["message"])
+    wait_condition(cluster, namespace, "fine", "Ready", "True")
+
+    cluster.kubectl("-n", namespace, "create", "secret", "generic", "chat-token",
+                    "--from-literal=token=t0k3n")  # fmt: skip
+    cluster.kubectl("-n", namespace, "patch", "wse", "secret", "--type=merge",
+                    "-p", json.dumps({"spec": {"tls": {"required": False}}}))  # fmt: skip
+    wait_condition(cluster, namespace, "secret", "Ready", "True", timeout=20)
+
+
+def test_operator_survives_an_api_server_restart(
+    cluster: Cluster, namespace: str, operator: OperatorProcess, servers: BackgroundServers,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    server = servers.start(websocket_server("strict"))
+    apply(cluster, namespace, endpoint("steady", server.url(), tls={"required": False}))
+    wait_condition(cluster, namespace, "steady", "Ready", "True")
+    before = condition(cluster, namespace, "steady", "Ready")
+    cluster.script("restart-apiserver")
+
+    def last_probe() -> str:
+        body = json.loads(cluster.kubectl("-n", namespace, "get", "wse", "steady", "-o",
+                                          "json").stdout)  # fmt: skip
+        return str(body["status"]["lastProbeTime"])
+
+    seen = last_probe()
+    wait_for(lambda: last_probe() != seen, timeout=60)
+    assert operator.process.poll() is None
+    assert condition(cluster, namespace, "steady", "Ready") == before  # no false transition
+    apply(cluster, namespace, endpoint("after", server.url(), tls={"required": False}))
+    wait_condition(cluster, namespace, "after", "Ready", "True")
