@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from typing import Any
 
 import kopf
@@ -34,8 +35,13 @@ async def configure(*, settings: kopf.OperatorSettings, memo: Any, **_: Any) -> 
     settings.networking.request_timeout = 30
     settings.peering.standalone = run.peering is None
     if run.peering is not None:
+        # Replicas of one Deployment share a peering object; kopf pauses every operator
+        # that sees a peer of higher priority, so a random priority per process elects one
+        # active replica, and the next one takes over when its heartbeats stop.
         settings.peering.name = run.peering
         settings.peering.mandatory = True
+        settings.peering.clusterwide = run.clusterwide
+        settings.peering.priority = random.randint(1, 2**31 - 1)  # noqa: S311
     if run.webhook != "off":
         settings.admission.server = kopf.WebhookServer(
             addr=run.bind_address,
