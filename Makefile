@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: test lint unit integration e2e bench crds system-deps binaries cluster-up cluster-down clean
+.PHONY: test lint unit integration e2e bench crds docs system-deps binaries cluster-up cluster-down clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -39,6 +39,9 @@ e2e: $(INSTALLED) binaries
 
 crds: $(INSTALLED)
 	$(VENV)/bin/wsaudit crd > crds/wsaudit.io_websocketendpoints.yaml
+
+docs: $(INSTALLED)
+	$(PY) -m wsaudit.api.reference docs/resource.md
 
 bench: $(INSTALLED)
 	$(PY) bench/probe_throughput.py

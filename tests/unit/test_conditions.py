@@ -8,6 +8,7 @@ from wsaudit.api.conditions import (
     ingress_configured,
     probe_verdicts,
     settle,
+    suspended_verdicts,
 )
 from wsaudit.audit import Finding, Severity
 from wsaudit.probe import Check, CheckStatus, ProbeResult
@@ -112,3 +113,12 @@ def test_a_missing_secret_blocks_with_a_clear_reason() -> None:
         ("OriginEnforced", "Unknown", "SecretNotFound"),
         ("Secure", "Unknown", "SecretNotFound"),
     ]
+
+
+def test_suspend_keeps_the_last_probe_and_says_so_on_ready() -> None:
+    previous, _ = settle(probe_verdicts(result(origin_null=F), None), [], 1, "t0")
+    kept, changed = settle(suspended_verdicts(previous), previous, 2, "t1")
+    states = {c.type: (c.status, c.reason) for c in kept}
+    assert states["Ready"] == ("Unknown", "Suspended")
+    assert states["OriginEnforced"] == ("False", "UntrustedOriginAccepted")
+    assert [v.type for v in changed] == ["Ready"]

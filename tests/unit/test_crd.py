@@ -65,3 +65,11 @@ def test_invalid_specs_name_the_field(changes: dict[str, object], field: str) ->
         WebSocketEndpointSpec.model_validate(spec(**changes))
     locations = {".".join(map(str, error["loc"])) for error in raised.value.errors()}
     assert field in locations
+
+
+def test_resource_reference_is_generated_from_the_models() -> None:
+    from wsaudit.api.reference import render
+
+    document = (CHECKED_IN.parents[1] / "docs" / "resource.md").read_text()
+    assert document == render(document), "run `make docs` and commit docs/resource.md"
+    assert "`spec.origins.requireOriginHeader`" in document

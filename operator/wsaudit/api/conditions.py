@@ -147,6 +147,12 @@ def blocked_verdicts(reason: str, message: str, previous_types: Iterable[str]) -
     ]
 
 
+def suspended_verdicts(previous: Sequence[Condition]) -> list[Verdict]:
+    """Suspending keeps what the last probe found; only Ready says that probing is paused."""
+    kept = [Verdict(c.type, c.status, c.reason, c.message) for c in previous if c.type != READY]
+    return [Verdict(READY, "Unknown", "Suspended", "probing is suspended (spec.suspend)"), *kept]
+
+
 def settle(
     verdicts: Sequence[Verdict],
     previous: Sequence[Condition],

@@ -25,6 +25,7 @@ from ..api.conditions import (
     ingress_configured,
     probe_verdicts,
     settle,
+    suspended_verdicts,
 )
 from ..api.models import (
     GROUP,
@@ -196,15 +197,17 @@ async def probe_once(
         spec = _spec(body)
         interval = spec.interval_seconds
         if spec.suspend:
-            raise Blocked("Suspended", "probing is suspended (spec.suspend)")
-        config = await _probe_config(runtime, namespace, spec)
-        async with runtime.probe_slots:
-            result = await probe(config, runtime.guard)
-        ingress = _ingress_verdict(
-            runtime=runtime, namespace=namespace, name=name, spec=spec,
-            ingress_index=ingress_index, ingress_class_index=ingress_class_index,
-        )  # fmt: skip
-        verdicts = probe_verdicts(result, ingress)
+            verdicts = suspended_verdicts(previous)
+            runtime.metrics.forget_endpoint(namespace, name)  # no stale series while paused
+        else:
+            config = await _probe_config(runtime, namespace, spec)
+            async with runtime.probe_slots:
+                result = await probe(config, runtime.guard)
+            ingress = _ingress_verdict(
+                runtime=runtime, namespace=namespace, name=name, spec=spec,
+                ingress_index=ingress_index, ingress_class_index=ingress_class_index,
+            )  # fmt: skip
+            verdicts = probe_verdicts(result, ingress)
     except ProbeConfigError as exc:
         verdicts = blocked_verdicts("InvalidSpec", f"spec.{exc.field}: {exc.reason}",
                                     [c.type for c in previous])  # fmt: skip
