@@ -39,6 +39,7 @@ e2e: $(INSTALLED) binaries
 
 crds: $(INSTALLED)
 	$(VENV)/bin/wsaudit crd > crds/wsaudit.io_websocketendpoints.yaml
+	cp crds/*.yaml charts/wsaudit/files/crds/
 
 docs: $(INSTALLED)
 	$(PY) -m wsaudit.api.reference docs/resource.md

@@ -70,6 +70,12 @@ class Metrics:
             endpoint,
             registry=r,
         )
+        self.interval = Gauge(
+            "wsaudit_endpoint_probe_interval_seconds",
+            "The endpoint's spec.interval: alerts on stale probes compare against it.",
+            endpoint,
+            registry=r,
+        )
         self.duration = Histogram(
             "wsaudit_probe_duration_seconds",
             "Probe duration by phase (of the allowed-Origin handshake; total is the whole probe).",
@@ -97,8 +103,10 @@ class Metrics:
         namespace: str,
         name: str,
         result: ProbeResult,
+        *,
         finished: float,
         cert_not_after: float | None,
+        interval: float,
     ) -> None:
         key = (namespace, name)
         tls = [c.status for c in result.checks if c.id.startswith("tls.")]
@@ -122,6 +130,7 @@ class Metrics:
         if cert_not_after is not None:
             self.cert_expiry.labels(*key).set(cert_not_after)
         self.last_probe.labels(*key).set(finished)
+        self.interval.labels(*key).set(interval)
         for phase in PHASES:
             if phase in result.timings:
                 self.duration.labels(phase).observe(result.timings[phase])
@@ -136,6 +145,7 @@ class Metrics:
             self.status_code,
             self.cert_expiry,
             self.last_probe,
+            self.interval,
         ):
             with contextlib.suppress(KeyError):
                 gauge.remove(*key)

@@ -12,7 +12,7 @@ from support.operator import BackgroundServers, OperatorProcess, endpoint, wait_
 from support.servers import websocket_server
 
 pytestmark = pytest.mark.e2e
-PEERING_CRDS = Path(__file__).resolve().parents[2] / "crds" / "kopf-peering.yaml"
+PEERING_CRDS = Path(__file__).resolve().parents[2] / "crds" / "kopf.dev_clusterkopfpeerings.yaml"
 
 
 def probes(operator: OperatorProcess) -> float:
@@ -26,9 +26,6 @@ def test_only_one_replica_probes_and_the_other_takes_over(
 ) -> None:
     cluster.kubectl("apply", "-f", str(PEERING_CRDS))
     cluster.kubectl("wait", "--for=condition=Established", "crd/clusterkopfpeerings.kopf.dev")
-    cluster.kubectl("apply", "-f", "-", stdin=(
-        "apiVersion: kopf.dev/v1\nkind: ClusterKopfPeering\nmetadata: {name: wsaudit-e2e}\n"
-    ))  # fmt: skip
     server = servers.start(websocket_server("strict"))
     first = OperatorProcess(cluster, tmp_path / "a.log", "--peering", "wsaudit-e2e")
     second = OperatorProcess(cluster, tmp_path / "b.log", "--peering", "wsaudit-e2e")

@@ -8,6 +8,8 @@ from wsaudit.audit import Finding, Severity
 from wsaudit.metrics import Metrics
 from wsaudit.probe import Check, CheckStatus, ProbeResult
 
+TIMES = {"finished": 1e9, "cert_not_after": 2e9, "interval": 60.0}
+
 
 def exposition(metrics: Metrics) -> str:
     return generate_latest(metrics.registry).decode()
@@ -27,7 +29,7 @@ def probe_result(origin: CheckStatus, idle: CheckStatus = CheckStatus.SKIP) -> P
 
 def test_endpoint_series_follow_the_probe_and_vanish_on_delete() -> None:
     metrics = Metrics()
-    metrics.record_probe("prod", "chat", probe_result(CheckStatus.FAIL, CheckStatus.PASS), 1e9, 2e9)
+    metrics.record_probe("prod", "chat", probe_result(CheckStatus.FAIL, CheckStatus.PASS), **TIMES)
     text = exposition(metrics)
     assert 'wsaudit_endpoint_up{name="chat",namespace="prod"} 1.0' in text
     assert 'wsaudit_endpoint_origin_enforced{name="chat",namespace="prod"} 0.0' in text
@@ -35,9 +37,10 @@ def test_endpoint_series_follow_the_probe_and_vanish_on_delete() -> None:
     assert 'wsaudit_endpoint_check{check="idle",name="chat",namespace="prod"} 1.0' in text
     assert 'wsaudit_endpoint_handshake_status_code{name="chat",namespace="prod"} 101.0' in text
     assert 'wsaudit_probes_total{result="failure"} 1.0' in text
+    assert 'wsaudit_endpoint_probe_interval_seconds{name="chat",namespace="prod"} 60.0' in text
     assert 'wsaudit_probe_duration_seconds_count{phase="handshake"} 1.0' in text
 
-    metrics.record_probe("prod", "chat", probe_result(CheckStatus.PASS), 1e9, 2e9)
+    metrics.record_probe("prod", "chat", probe_result(CheckStatus.PASS), **TIMES)
     text = exposition(metrics)
     assert 'wsaudit_endpoint_origin_enforced{name="chat",namespace="prod"} 1.0' in text
     assert 'check="idle"' not in text  # skipped now: no stale series

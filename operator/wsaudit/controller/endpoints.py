@@ -222,7 +222,10 @@ async def probe_once(
         raise
     _post_transitions(body, changed)
     if result is not None:
-        runtime.metrics.record_probe(namespace, name, result, time.time(), _cert_not_after(result))
+        runtime.metrics.record_probe(
+            namespace, name, result, finished=time.time(),
+            cert_not_after=_cert_not_after(result), interval=interval,
+        )  # fmt: skip
         logger.info(f"probed {result.url}: {'failed' if result.failed else 'ok'}"
                     f"{f' ({result.cause})' if result.cause else ''}")  # fmt: skip
     return interval

@@ -41,6 +41,29 @@ class KubeApi:
             _request_timeout=10,
         )  # fmt: skip
 
+    async def ensure_peering(self, name: str, namespaces: tuple[str, ...]) -> None:
+        """Creates the kopf peering object(s) if missing, so that replicas can elect one."""
+        for namespace in namespaces or (None,):
+            body = {
+                "apiVersion": "kopf.dev/v1",
+                "kind": "KopfPeering" if namespace else "ClusterKopfPeering",
+                "metadata": {"name": name},
+            }
+            try:
+                if namespace is None:
+                    await asyncio.to_thread(
+                        self._custom.create_cluster_custom_object,
+                        "kopf.dev", "v1", "clusterkopfpeerings", body, _request_timeout=10,
+                    )  # fmt: skip
+                else:
+                    await asyncio.to_thread(
+                        self._custom.create_namespaced_custom_object,
+                        "kopf.dev", "v1", namespace, "kopfpeerings", body, _request_timeout=10,
+                    )  # fmt: skip
+            except ApiException as exc:
+                if exc.status != 409:  # 409: it exists already
+                    raise
+
     async def secret_value(self, namespace: str, name: str, key: str) -> str:
         try:
             secret = await asyncio.to_thread(

@@ -20,7 +20,8 @@ HANDLER_MODULES = (endpoints, ingresses)
 
 @kopf.on.startup()
 async def configure(*, settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
-    run = runtime_of(memo).settings
+    runtime = runtime_of(memo)
+    run = runtime.settings
     # Progress and diff-base go to annotations on wsaudit's own resources only: Ingresses are
     # handled by the index and event handlers, which store nothing on objects.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="wsaudit.io")
@@ -42,6 +43,7 @@ async def configure(*, settings: kopf.OperatorSettings, memo: Any, **_: Any) -> 
         settings.peering.mandatory = True
         settings.peering.clusterwide = run.clusterwide
         settings.peering.priority = random.randint(1, 2**31 - 1)  # noqa: S311
+        await runtime.kube.ensure_peering(run.peering, run.namespaces)
     if run.webhook != "off":
         settings.admission.server = kopf.WebhookServer(
             addr=run.bind_address,

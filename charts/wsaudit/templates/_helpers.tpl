@@ -1,0 +1,61 @@
+{{- define "wsaudit.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "wsaudit.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "wsaudit.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "wsaudit.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: wsaudit
+{{- end -}}
+
+{{- define "wsaudit.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "wsaudit.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "wsaudit.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "wsaudit.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "wsaudit.peering" -}}
+{{- if gt (int .Values.replicaCount) 1 -}}{{ include "wsaudit.fullname" . }}{{- end -}}
+{{- end -}}
+
+{{- define "wsaudit.webhookSecret" -}}
+{{ include "wsaudit.fullname" . }}-webhook-tls
+{{- end -}}
+
+{{/* Rules for the resources wsaudit handles; used in a ClusterRole, or a Role per namespace. */}}
+{{- define "wsaudit.watchRules" -}}
+- apiGroups: [wsaudit.io]
+  resources: [websocketendpoints]
+  verbs: [get, list, watch, patch]
+- apiGroups: [wsaudit.io]
+  resources: [websocketendpoints/status]
+  verbs: [get, patch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}

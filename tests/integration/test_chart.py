@@ -1,0 +1,167 @@
+"""The Helm chart, the alert rules and the Dockerfile, checked with the real tools."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from support.cluster import binaries_dir
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "wsaudit"
+ALL_TOGGLES = [
+    "--set", "webhook.mode=warn", "--set", "replicaCount=2",
+    "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true",
+    "--set", "dashboard.enabled=true", "--set", "podDisruptionBudget.enabled=true",
+    "--set", "rbac.secretNamespaces={prod}", "--set", "watchNamespaces={prod,staging}",
+    "--set", "metrics.prometheusRule.additionalRuleLabels.team=platform",
+]  # fmt: skip
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(binaries_dir() / "helm"), *args], capture_output=True, text=True,
+                          check=False, timeout=60)  # fmt: skip
+
+
+def render(*args: str) -> list[dict[str, object]]:
+    done = helm("template", "wsaudit", str(CHART), "--namespace", "wsaudit", *args)
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+@pytest.mark.parametrize("toggles", [[], ALL_TOGGLES], ids=["defaults", "every-toggle"])
+def test_helm_lint_and_template(toggles: list[str]) -> None:
+    linted = helm("lint", "--strict", str(CHART), *toggles)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    kinds = {str(doc["kind"]) for doc in render(*toggles)}
+    assert {"Deployment", "ServiceAccount", "ClusterRole", "CustomResourceDefinition"} <= kinds
+    if toggles:
+        assert {"ServiceMonitor", "PrometheusRule", "ValidatingWebhookConfiguration",
+                "PodDisruptionBudget", "ConfigMap", "Role", "RoleBinding"} <= kinds  # fmt: skip
+
+
+def test_deployment_is_restricted_and_probed() -> None:
+    deployment = next(d for d in render() if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]  # type: ignore[index]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["resources"]["limits"]["memory"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["--set", "webhook.mode=block"], "value must be one of 'off', 'warn', 'deny'"),
+        (["--set", "webhook.timeoutSeconds=30"], "maximum: got 30, want 5"),
+        (["--set", "replicaCount=0"], "minimum: got 0, want 1"),
+        (["--set", "metrics.port=70000"], "maximum: got 70,000, want 65,535"),
+        (["--set", "watchNamespaces={Prod}"], "does not match pattern"),
+        (["--set", "probe.allowPrivat=true"], "additional properties 'allowPrivat' not allowed"),
+        (["--set", "logFormat=xml"], "value must be one of 'text', 'json'"),
+    ],
+)
+def test_values_schema_rejects_wrong_values(values: list[str], message: str) -> None:
+    done = helm("template", "wsaudit", str(CHART), *values)
+    assert done.returncode != 0
+    assert message in done.stderr
+
+
+def test_chart_crds_are_the_generated_ones_with_keep() -> None:
+    for path in sorted((ROOT / "crds").glob("*.yaml")):
+        assert (CHART / "files" / "crds" / path.name).read_text() == path.read_text(), (
+            f"run `make crds`: charts/wsaudit/files/crds/{path.name} differs"
+        )
+    crds = [d for d in render() if d["kind"] == "CustomResourceDefinition"]
+    assert len(crds) == len(list((ROOT / "crds").glob("*.yaml")))
+    for crd in crds:
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"  # type: ignore[index]
+    assert not [d for d in render("--set", "crds.enabled=false")
+                if d["kind"] == "CustomResourceDefinition"]  # fmt: skip
+
+
+def test_rbac_is_least_privilege() -> None:
+    cluster_role = next(d for d in render() if d["kind"] == "ClusterRole")
+    resources = {r for rule in cluster_role["rules"] for r in rule["resources"]}  # type: ignore[index]
+    assert "secrets" not in resources
+    assert not any("*" in rule["verbs"] for rule in cluster_role["rules"])  # type: ignore[index]
+    namespaced = render("--set", "watchNamespaces={prod}", "--set", "rbac.secretNamespaces={prod}")
+    cluster_role = next(d for d in namespaced if d["kind"] == "ClusterRole")
+    resources = {r for rule in cluster_role["rules"] for r in rule["resources"]}  # type: ignore[index]
+    assert "ingresses" not in resources and "websocketendpoints" not in resources
+    roles = [d for d in namespaced if d["kind"] == "Role"]
+    assert {r["metadata"]["namespace"] for r in roles} == {"prod"}  # type: ignore[index]
+
+
+def test_webhook_configuration_fails_open_fast_and_skips_system_namespaces() -> None:
+    docs = render("--set", "webhook.mode=deny")
+    configuration = next(d for d in docs if d["kind"] == "ValidatingWebhookConfiguration")
+    for hook in configuration["webhooks"]:  # type: ignore[index]
+        assert hook["failurePolicy"] == "Ignore"
+        assert hook["timeoutSeconds"] <= 5
+        excluded = hook["namespaceSelector"]["matchExpressions"][0]["values"]
+        assert {"kube-system", "wsaudit"} <= set(excluded)
+        assert hook["clientConfig"]["caBundle"]
+    assert {h["clientConfig"]["service"]["path"] for h in configuration["webhooks"]} == {  # type: ignore[index]
+        "/validate-ingress", "/validate-websocketendpoint",
+    }  # fmt: skip
+
+
+def test_prometheus_rule_wraps_the_rule_file_with_extra_labels() -> None:
+    rule = next(d for d in render(*ALL_TOGGLES) if d["kind"] == "PrometheusRule")
+    plain = yaml.safe_load((CHART / "files" / "alerts" / "wsaudit.rules.yaml").read_text())
+    wrapped = rule["spec"]["groups"][0]["rules"]  # type: ignore[index]
+    assert [r["alert"] for r in wrapped] == [r["alert"] for r in plain["groups"][0]["rules"]]
+    assert all(r["labels"]["team"] == "platform" and r["labels"]["severity"] for r in wrapped)
+    monitor = next(d for d in render(*ALL_TOGGLES) if d["kind"] == "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["honorLabels"] is True  # type: ignore[index]
+
+
+def test_dashboard_is_valid_grafana_json_for_the_sidecar() -> None:
+    config_map = next(d for d in render("--set", "dashboard.enabled=true")
+                      if d["kind"] == "ConfigMap")  # fmt: skip
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"  # type: ignore[index]
+    dashboard = json.loads(config_map["data"]["wsaudit.json"])  # type: ignore[index]
+    titles = {panel["title"] for panel in dashboard["panels"]}
+    assert {"Endpoints by state", "Origin enforcement", "Certificate expiry (days left)",
+            "Probe latency p95 by phase", "Ingress findings"} <= titles  # fmt: skip
+
+
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+
+
+def test_alert_rules_pass_promtool_check_and_unit_tests() -> None:
+    rules = CHART / "files" / "alerts" / "wsaudit.rules.yaml"
+    checked = subprocess.run([PROMTOOL, "check", "rules", str(rules)], capture_output=True,
+                             text=True, check=False)  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    unit_tests = ROOT / "tests" / "alerts" / "wsaudit.test.yaml"
+    tested = subprocess.run(
+        [PROMTOOL, "test", "rules", str(unit_tests)], capture_output=True, text=True, check=False
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    alerts = {r["alert"] for r in yaml.safe_load(rules.read_text())["groups"][0]["rules"]}
+    unit_tested = unit_tests.read_text()
+    assert all(f"alertname: {alert}" in unit_tested for alert in alerts)
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text()
+    assert all(f"## {alert}" in runbooks for alert in alerts)
+
+
+def test_dockerfile_passes_hadolint_and_runs_as_non_root() -> None:
+    hadolint = Path(shutil.which("hadolint") or ROOT / ".venv" / "bin" / "hadolint")
+    done = subprocess.run([str(hadolint), str(ROOT / "Dockerfile")], capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = (ROOT / "Dockerfile").read_text()
+    assert "USER 65532:65532" in text
+    assert 'CMD ["run"]' in text
