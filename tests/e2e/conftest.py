@@ -40,7 +40,7 @@ def crds(cluster: Cluster) -> None:
                     "crd/websocketendpoints.wsaudit.io", "--timeout=30s")  # fmt: skip
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def servers() -> Iterator[BackgroundServers]:
     background = BackgroundServers()
     yield background

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from support.operator import BackgroundServers, OperatorProcess, endpoint, wait_
 from support.servers import websocket_server
 
 pytestmark = pytest.mark.e2e
+# kopf announces peers every few seconds; both replicas may probe once before they meet.
+PEERING_SETTLE = 15
 PEERING_CRDS = Path(__file__).resolve().parents[2] / "crds" / "kopf.dev_clusterkopfpeerings.yaml"
 
 
@@ -29,17 +32,23 @@ def test_only_one_replica_probes_and_the_other_takes_over(
     server = servers.start(websocket_server("strict"))
     first = OperatorProcess(cluster, tmp_path / "a.log", "--peering", "wsaudit-e2e")
     second = OperatorProcess(cluster, tmp_path / "b.log", "--peering", "wsaudit-e2e")
+    replicas = (first, second)
     try:
         for name in ("one", "two"):
             manifest = endpoint(name, server.url(), tls={"required": False})
             cluster.kubectl("-n", namespace, "apply", "-f", "-", stdin=manifest)
-        replicas = (first, second)
-        wait_for(lambda: sum(probes(r) for r in replicas) >= 4, timeout=60)
-        active = [r for r in replicas if probes(r) > 0]
-        assert len(active) == 1, [probes(r) for r in replicas]
-        standby = second if active[0] is first else first
-        active[0].stop()
-        wait_for(lambda: probes(standby) > 0, timeout=120, every=1)
+        wait_for(lambda: sum(probes(r) for r in replicas) >= 2, timeout=60)
+        time.sleep(PEERING_SETTLE)
+        # Once the peers have seen each other, exactly one replica's probe count moves.
+        before = [probes(r) for r in replicas]
+        wait_for(lambda: sum(probes(r) for r in replicas) >= sum(before) + 4, timeout=60)
+        moved = [r for r, count in zip(replicas, before, strict=True) if probes(r) > count]
+        assert len(moved) == 1, [(count, probes(r)) for r, count in zip(replicas, before,
+                                                                        strict=True)]  # fmt: skip
+        standby = second if moved[0] is first else first
+        paused_at = probes(standby)
+        moved[0].stop()
+        wait_for(lambda: probes(standby) > paused_at, timeout=120, every=1)
     finally:
         first.stop()
         second.stop()

@@ -1,0 +1,101 @@
+"""The chart installed into a real API server of its own; the operator run with exactly the
+chart's ServiceAccount permissions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.cluster import Cluster
+from support.operator import BackgroundServers, OperatorProcess, condition, endpoint, wait_for
+from support.servers import websocket_server
+
+pytestmark = pytest.mark.e2e
+CHART = Path(__file__).resolve().parents[2] / "charts" / "wsaudit"
+RELEASE_NS, APP_NS = "wsaudit", "apps"
+
+
+@pytest.fixture(scope="module")
+def own_cluster(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A second control plane: the session's already has the CRDs, not owned by a release."""
+    own = Cluster(tmp_path_factory.mktemp("helm-cluster"), cluster.bin_dir)
+    own.script("up")
+    try:
+        yield own
+    finally:
+        own.script("down")
+
+
+@pytest.fixture(scope="module")
+def installed(own_cluster: Cluster) -> str:
+    for namespace in (RELEASE_NS, APP_NS):
+        own_cluster.kubectl("create", "namespace", namespace)
+        own_cluster.kubectl("label", "namespace", namespace,
+                            "pod-security.kubernetes.io/enforce=restricted",
+                            "pod-security.kubernetes.io/warn=restricted")  # fmt: skip
+    done = own_cluster.helm(
+        "install", "wsaudit", str(CHART), "--namespace", RELEASE_NS, "--wait=false",
+        "--set", "replicaCount=2", "--set", "webhook.mode=warn",
+        "--set", "podDisruptionBudget.enabled=true", "--set", "dashboard.enabled=true",
+        "--set", f"rbac.secretNamespaces={{{APP_NS}}}",
+    )  # fmt: skip
+    return done.stdout + done.stderr
+
+
+def test_every_object_is_accepted_under_the_restricted_profile(
+    own_cluster: Cluster, installed: str
+) -> None:
+    assert "STATUS: deployed" in installed
+    assert "would violate PodSecurity" not in installed
+    assert "WebSocketEndpoint" in installed  # NOTES.txt tells what to do next
+    deployment = json.loads(own_cluster.kubectl("-n", RELEASE_NS, "get", "deployment",
+                                                "wsaudit", "-o", "json").stdout)  # fmt: skip
+    assert deployment["spec"]["replicas"] == 2
+    own_cluster.kubectl("get", "crd", "websocketendpoints.wsaudit.io")
+    own_cluster.kubectl("get", "validatingwebhookconfiguration", "wsaudit")
+
+
+def test_operator_with_the_chart_service_account_completes_a_probe(
+    own_cluster: Cluster, installed: str, servers: BackgroundServers, tmp_path: Path
+) -> None:
+    server = servers.start(websocket_server("strict"))
+    as_chart = own_cluster.service_account_kubeconfig(RELEASE_NS, "wsaudit")
+    own_cluster.kubectl("-n", APP_NS, "create", "secret", "generic", "token",
+                        "--from-literal=token=t0k3n")  # fmt: skip
+    auth = {"tokenSecretRef": {"name": "token", "key": "token"}}
+    own_cluster.kubectl("-n", APP_NS, "apply", "-f", "-", stdin=endpoint(
+        "chat", server.url(), tls={"required": False}, auth=auth))  # fmt: skip
+    operator = OperatorProcess(own_cluster, tmp_path / "sa.log", "--peering", "wsaudit",
+                               kubeconfig=as_chart)  # fmt: skip
+    try:
+        wait_for(lambda: (condition(own_cluster, APP_NS, "chat", "Ready") or {}).get("status")
+                 == "True", timeout=60)  # fmt: skip
+        events = own_cluster.kubectl("-n", APP_NS, "get", "events").stdout
+        assert "AllChecksPassed" in events
+    finally:
+        operator.stop()
+    assert "Forbidden" not in (tmp_path / "sa.log").read_text()
+
+    # The same probe, with one permission taken away, must not succeed.
+    rules = json.loads(own_cluster.kubectl("get", "clusterrole", "wsaudit", "-o", "json").stdout)
+    kept = [r for r in rules["rules"] if r["resources"] != ["websocketendpoints/status"]]
+    patch = json.dumps([{"op": "replace", "path": "/rules", "value": kept}])
+    own_cluster.kubectl("patch", "clusterrole", "wsaudit", "--type=json", "-p", patch)
+    own_cluster.kubectl("-n", APP_NS, "apply", "-f", "-", stdin=endpoint(
+        "denied", server.url(), tls={"required": False}))  # fmt: skip
+    operator = OperatorProcess(own_cluster, tmp_path / "denied.log", "--peering", "wsaudit",
+                               kubeconfig=as_chart)  # fmt: skip
+    try:
+        wait_for(lambda: "403" in (tmp_path / "denied.log").read_text(), timeout=60)
+        assert condition(own_cluster, APP_NS, "denied", "Ready") is None
+    finally:
+        operator.stop()
+
+
+def test_uninstall_keeps_the_crds(own_cluster: Cluster, installed: str) -> None:
+    own_cluster.helm("uninstall", "wsaudit", "--namespace", RELEASE_NS)
+    own_cluster.kubectl("get", "crd", "websocketendpoints.wsaudit.io")
+    assert own_cluster.kubectl("-n", APP_NS, "get", "wse", "-o", "name").stdout.strip()
