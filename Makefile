@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: test lint unit integration e2e bench crds docs system-deps binaries cluster-up cluster-down clean
+.PHONY: test lint unit integration e2e bench crds docs demo system-deps binaries cluster-up cluster-down clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -20,8 +20,8 @@ binaries:
 	@bash hack/build-binaries.sh >/dev/null
 
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check operator tests bench
-	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/ruff check operator tests bench hack
+	$(VENV)/bin/ruff format --check operator tests bench hack
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
@@ -46,6 +46,9 @@ docs: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(PY) bench/probe_throughput.py
+
+demo: system-deps binaries $(INSTALLED)
+	$(PY) hack/demo.py
 
 cluster-up: $(INSTALLED) binaries
 	@bash hack/cluster.sh up

@@ -29,7 +29,7 @@ LOCATIONS = {
         proxy_http_version 1.1;
         proxy_set_header Upgrade $http_upgrade;
         proxy_set_header Connection "upgrade";
-        proxy_read_timeout 2s;
+        proxy_read_timeout {read_timeout};
     """,
 }
 
@@ -53,7 +53,9 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
 
 
 @contextlib.contextmanager
-def nginx_proxy(workdir: Path, backend_port: int, mode: str) -> Iterator[int]:
+def nginx_proxy(
+    workdir: Path, backend_port: int, mode: str, read_timeout: str = "2s"
+) -> Iterator[int]:
     """Runs nginx proxying 127.0.0.1:<port>/ to the backend; yields the port."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -79,7 +81,7 @@ def nginx_proxy(workdir: Path, backend_port: int, mode: str) -> Iterator[int]:
                 listen 127.0.0.1:{port};
                 location / {{
                     proxy_pass http://127.0.0.1:{backend_port};
-                    {LOCATIONS[mode]}
+                    {LOCATIONS[mode].format(read_timeout=read_timeout)}
                 }}
             }}
         }}
