@@ -29,12 +29,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 import trustme  # noqa: E402
 
 from support.cluster import Cluster, binaries_dir  # noqa: E402
+from support.manifests import endpoint, nginx_ingress  # noqa: E402
 from support.nginx import free_port, nginx_proxy  # noqa: E402
 from support.operator import BackgroundServers, OperatorProcess, wait_for  # noqa: E402
 from support.servers import ALLOWED, websocket_server  # noqa: E402
 from support.tls import server_context  # noqa: E402
 
 NAMESPACE = "demo"
+STORY = "demo.wsaudit.io/story"
 BOLD, DIM, RED, GREEN, YELLOW, RESET = (
     "\033[1m",
     "\033[2m",
@@ -55,28 +57,9 @@ def note(text: str) -> None:
     print(f"    {DIM}{text}{RESET}", flush=True)
 
 
-def endpoint(name: str, url: str, story: str, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"url": url, "interval": "15s", "timeout": "5s",
-                            "origins": {"allowed": [ALLOWED]}}  # fmt: skip
-    body.update(spec)
-    return {"apiVersion": "wsaudit.io/v1alpha1", "kind": "WebSocketEndpoint",
-            "metadata": {"name": name, "annotations": {"demo.wsaudit.io/story": story}},
-            "spec": body}  # fmt: skip
-
-
-def ingress(name: str, annotations: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {"name": name, "annotations": {"wsaudit.io/websocket": "true", **annotations}},
-        "spec": {
-            "ingressClassName": "nginx",
-            "tls": [{"hosts": ["chat.example.com"], "secretName": "chat-tls"}],
-            "rules": [{"host": "chat.example.com", "http": {"paths": [{
-                "path": "/ws", "pathType": "Prefix",
-                "backend": {"service": {"name": "chat", "port": {"number": 80}}}}]}}],
-        },
-    }  # fmt: skip
+def sample(name: str, url: str, story: str, **spec: Any) -> dict[str, Any]:
+    """A demo endpoint: what it reproduces is kept in an annotation for the report."""
+    return endpoint(name, url, annotations={STORY: story}, interval="15s", **spec)
 
 
 def webhook_configuration(port: int, ca_pem: bytes) -> dict[str, Any]:
@@ -170,16 +153,16 @@ class Demo:
                      f"--from-file=ca.crt={ca_file}")  # fmt: skip
         ca_ref = {"caSecretRef": {"name": "demo-ca", "key": "ca.crt"}}
         self.endpoints = [
-            endpoint("healthy", healthy.url("wss", host="localhost"),
+            sample("healthy", healthy.url("wss", host="localhost"),
                      "wss with a strict origin allow-list", tls=ca_ref),
-            endpoint("any-origin", any_origin.url("wss", host="localhost"),
+            sample("any-origin", any_origin.url("wss", host="localhost"),
                      "accepts every Origin (CSWSH)", tls=ca_ref),
-            endpoint("prefix-bug", prefix.url("wss", host="localhost"),
+            sample("prefix-bug", prefix.url("wss", host="localhost"),
                      "checks the Origin with startswith()", tls=ca_ref),
-            endpoint("plaintext", plain.url(), "served over ws://"),
-            endpoint("proxy-drops-upgrade", f"ws://127.0.0.1:{dropping}/",
+            sample("plaintext", plain.url(), "served over ws://"),
+            sample("proxy-drops-upgrade", f"ws://127.0.0.1:{dropping}/",
                      "behind nginx without Upgrade/Connection", tls={"required": False}),
-            endpoint("proxy-timeout", f"ws://127.0.0.1:{timing_out}/",
+            sample("proxy-timeout", f"ws://127.0.0.1:{timing_out}/",
                      f"behind nginx cutting idle connections after {self.read_timeout}s",
                      tls={"required": False}, ingressRef={"name": "chat"}),
         ]  # fmt: skip
@@ -187,10 +170,11 @@ class Demo:
             "Applying an Ingress with ingress-nginx's default 60 s timeouts, referenced by "
             "proxy-timeout"
         )
-        self.show_apply(ingress("chat", {}))
+        self.show_apply(nginx_ingress("chat", {"wsaudit.io/websocket": "true"}))
         step("Applying an Ingress that forces HTTP/1.0 upstream: the webhook warns at apply time")
         nginx = "nginx.ingress.kubernetes.io"
-        bad = ingress("legacy", {f"{nginx}/proxy-http-version": "1.0",
+        bad = nginx_ingress("legacy", {"wsaudit.io/websocket": "true",
+                                       f"{nginx}/proxy-http-version": "1.0",
                                  f"{nginx}/proxy-read-timeout": "3600",
                                  f"{nginx}/proxy-send-timeout": "3600"})  # fmt: skip
         self.show_apply(bad)
@@ -217,7 +201,7 @@ class Demo:
         listed = json.loads(self.kubectl("-n", NAMESPACE, "get", "wse", "-o", "json"))
         for item in sorted(listed["items"], key=lambda i: i["metadata"]["name"]):
             name = item["metadata"]["name"]
-            story = item["metadata"]["annotations"]["demo.wsaudit.io/story"]
+            story = item["metadata"]["annotations"][STORY]
             conditions = {c["type"]: c for c in item["status"]["conditions"]}
             ready = conditions["Ready"]
             colour = GREEN if ready["status"] == "True" else RED

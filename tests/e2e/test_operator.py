@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from support import manifests
 from support.cluster import Cluster
 from support.operator import BackgroundServers, OperatorProcess, condition, endpoint, wait_for
 from support.servers import ALLOWED, websocket_server
@@ -108,32 +109,18 @@ def test_spec_edit_and_a_fixed_server_flip_the_conditions(
     assert "https://new.example.com" in str(found["message"])
 
 
-NGINX_INGRESS = """
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: chat
-  annotations:
-    nginx.ingress.kubernetes.io/proxy-read-timeout: "{timeout}"
-    nginx.ingress.kubernetes.io/proxy-send-timeout: "3600"
-spec:
-  ingressClassName: nginx
-  tls: [{{hosts: [chat.example.com], secretName: chat-tls}}]
-  rules:
-    - host: chat.example.com
-      http:
-        paths:
-          - path: /ws
-            pathType: Prefix
-            backend: {{service: {{name: chat, port: {{number: 80}}}}}}
-"""
+def nginx_ingress(read_timeout: str) -> str:
+    return json.dumps(manifests.nginx_ingress("chat", {
+        "nginx.ingress.kubernetes.io/proxy-read-timeout": read_timeout,
+        "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
+    }))  # fmt: skip
 
 
 def test_ingress_findings_become_ingress_configured_and_follow_a_fix(
     cluster: Cluster, namespace: str, operator: OperatorProcess, servers: BackgroundServers
 ) -> None:
     server = servers.start(websocket_server("strict"))
-    apply(cluster, namespace, NGINX_INGRESS.format(timeout="60"))
+    apply(cluster, namespace, nginx_ingress("60"))
     apply(cluster, namespace, endpoint("chat", server.url(), tls={"required": False},
                                        ingressRef={"name": "chat"}))  # fmt: skip
     found = wait_condition(cluster, namespace, "chat", "IngressConfigured", "False")
@@ -144,7 +131,7 @@ def test_ingress_findings_become_ingress_configured_and_follow_a_fix(
         operator.metrics()
     )
 
-    apply(cluster, namespace, NGINX_INGRESS.format(timeout="3600"))
+    apply(cluster, namespace, nginx_ingress("3600"))
     wait_condition(cluster, namespace, "chat", "IngressConfigured", "True", timeout=15)
     wait_condition(cluster, namespace, "chat", "Ready", "True", timeout=15)
 

@@ -10,31 +10,19 @@ from pathlib import Path
 import pytest
 import trustme
 
+from support import manifests
 from support.cluster import Cluster
 from support.nginx import free_port
 from support.operator import endpoint, running_operator
 
 pytestmark = pytest.mark.e2e
 
-BAD_INGRESS = """
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: {name}
-  annotations:
-    wsaudit.io/websocket: "true"
-    nginx.ingress.kubernetes.io/proxy-http-version: "{version}"
-spec:
-  ingressClassName: nginx
-  tls: [{{hosts: [chat.example.com], secretName: chat-tls}}]
-  rules:
-    - host: chat.example.com
-      http:
-        paths:
-          - path: /ws
-            pathType: Prefix
-            backend: {{service: {{name: chat, port: {{number: 80}}}}}}
-"""
+
+def websocket_ingress(name: str, http_version: str) -> str:
+    return json.dumps(manifests.nginx_ingress(name, {
+        "wsaudit.io/websocket": "true",
+        "nginx.ingress.kubernetes.io/proxy-http-version": http_version,
+    }))  # fmt: skip
 
 
 def webhook_configuration(port: int, ca_pem: bytes) -> str:
@@ -97,7 +85,7 @@ def test_warn_mode_prints_findings_and_rejects_invalid_endpoints(
 ) -> None:
     _, flags = webhook
     with running_operator(cluster, tmp_path / "warn.log", "--webhook", "warn", *flags):
-        code, stderr = apply(cluster, namespace, BAD_INGRESS.format(name="chat", version="1.0"))
+        code, stderr = apply(cluster, namespace, websocket_ingress("chat", "1.0"))
         assert code == 0
         assert "Warning: wsaudit ingress-nginx.proxy-http-version" in stderr
         assert "Warning: wsaudit ingress-nginx.proxy-read-timeout" in stderr
@@ -114,11 +102,11 @@ def test_deny_mode_rejects_errors_and_the_webhook_fails_open(
 ) -> None:
     _, flags = webhook
     with running_operator(cluster, tmp_path / "deny.log", "--webhook", "deny", *flags):
-        code, stderr = apply(cluster, namespace, BAD_INGRESS.format(name="bad", version="1.0"))
+        code, stderr = apply(cluster, namespace, websocket_ingress("bad", "1.0"))
         assert code != 0
         assert "wsaudit denies this Ingress (ingress-nginx.proxy-http-version)" in stderr
-        code, stderr = apply(cluster, namespace, BAD_INGRESS.format(name="ok", version="1.1"))
+        code, stderr = apply(cluster, namespace, websocket_ingress("ok", "1.1"))
         assert code == 0  # warnings only: timeouts
         assert "Warning: wsaudit ingress-nginx.proxy-read-timeout" in stderr
-    code, stderr = apply(cluster, namespace, BAD_INGRESS.format(name="bad", version="1.0"))
+    code, stderr = apply(cluster, namespace, websocket_ingress("bad", "1.0"))
     assert code == 0, stderr  # operator stopped: failurePolicy Ignore lets it through

@@ -17,6 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+from . import manifests
 from .cluster import Cluster
 from .nginx import free_port
 from .servers import Running
@@ -93,11 +94,8 @@ def wait_for(condition: Callable[[], Any], timeout: float = 60, every: float = 0
 
 
 def endpoint(name: str, url: str, **spec: Any) -> str:
-    body: dict[str, Any] = {"url": url, "interval": "10s", "timeout": "5s",
-                            "origins": {"allowed": ["https://app.example.com"]}}  # fmt: skip
-    body.update(spec)
-    return json.dumps({"apiVersion": "wsaudit.io/v1alpha1", "kind": "WebSocketEndpoint",
-                       "metadata": {"name": name}, "spec": body})  # fmt: skip
+    """A WebSocketEndpoint as JSON, for kubectl apply -f -."""
+    return json.dumps(manifests.endpoint(name, url, **spec))
 
 
 def condition(cluster: Cluster, namespace: str, name: str, kind: str) -> dict[str, Any] | None:
