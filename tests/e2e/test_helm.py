@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from support.cluster import Cluster
 from support.operator import BackgroundServers, OperatorProcess, condition, endpoint, wait_for
@@ -93,6 +94,29 @@ def test_operator_with_the_chart_service_account_completes_a_probe(
         assert condition(own_cluster, APP_NS, "denied", "Ready") is None
     finally:
         operator.stop()
+
+
+def test_every_toggle_renders_objects_the_api_server_accepts(
+    own_cluster: Cluster, installed: str
+) -> None:
+    """Server-side dry run of the full render, the helm test Pod included, under the
+    restricted profile. prometheus-operator's kinds are left out: their CRDs are not here."""
+    rendered = own_cluster.helm(
+        "template", "wsaudit", str(CHART), "--namespace", RELEASE_NS,
+        "--set", "replicaCount=2", "--set", "webhook.mode=deny",
+        "--set", "podDisruptionBudget.enabled=true", "--set", "dashboard.enabled=true",
+        "--set", f"rbac.secretNamespaces={{{APP_NS}}}", "--set", f"watchNamespaces={{{APP_NS}}}",
+    ).stdout  # fmt: skip
+    documents = [d for d in yaml.safe_load_all(rendered) if d]
+    assert any(d["kind"] == "Pod" for d in documents)  # the helm test hook
+    for document in documents:
+        if document["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue
+        namespace = document["metadata"].get("namespace", RELEASE_NS)
+        done = own_cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-",
+                                   stdin=json.dumps(document), check=False)  # fmt: skip
+        assert done.returncode == 0, f"{document['kind']}: {done.stderr}"
+        assert "would violate PodSecurity" not in done.stderr, done.stderr
 
 
 def test_uninstall_keeps_the_crds(own_cluster: Cluster, installed: str) -> None:
