@@ -67,16 +67,28 @@ def webhook_configuration(port: int, ca_pem: bytes) -> dict[str, Any]:
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": "wsaudit-demo"},
-        "webhooks": [{
-            "name": "ingresses.wsaudit.io",
-            "clientConfig": {"url": f"https://127.0.0.1:{port}/validate-ingress",
-                             "caBundle": base64.b64encode(ca_pem).decode()},
-            "rules": [{"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"],
-                       "operations": ["CREATE", "UPDATE"], "resources": ["ingresses"]}],
-            "failurePolicy": "Ignore", "sideEffects": "None",
-            "admissionReviewVersions": ["v1"], "timeoutSeconds": 5,
-        }],
-    }  # fmt: skip
+        "webhooks": [
+            {
+                "name": "ingresses.wsaudit.io",
+                "clientConfig": {
+                    "url": f"https://127.0.0.1:{port}/validate-ingress",
+                    "caBundle": base64.b64encode(ca_pem).decode(),
+                },
+                "rules": [
+                    {
+                        "apiGroups": ["networking.k8s.io"],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["ingresses"],
+                    }
+                ],
+                "failurePolicy": "Ignore",
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": 5,
+            }
+        ],
+    }
 
 
 class Demo:
@@ -117,9 +129,14 @@ class Demo:
         dropping = self.stack.enter_context(
             nginx_proxy(self.state / "nginx-drop", backend.port, "no-upgrade")
         )
-        timing_out = self.stack.enter_context(nginx_proxy(
-            self.state / "nginx-timeout", backend.port, "short-read-timeout",
-            read_timeout=f"{self.read_timeout}s"))  # fmt: skip
+        timing_out = self.stack.enter_context(
+            nginx_proxy(
+                self.state / "nginx-timeout",
+                backend.port,
+                "short-read-timeout",
+                read_timeout=f"{self.read_timeout}s",
+            )
+        )
         note(
             "nginx (Debian's) proxies two of them: one without Upgrade/Connection, one "
             f"with proxy_read_timeout {self.read_timeout}s"
@@ -132,10 +149,19 @@ class Demo:
         cert.cert_chain_pems[0].write_to_path(str(cert_file))
         cert.private_key_pem.write_to_path(str(key_file))
         operator = OperatorProcess(
-            self.cluster, self.state / "operator.log", "--webhook", "warn",
-            "--webhook-port", str(webhook_port), "--webhook-cert", str(cert_file),
-            "--webhook-key", str(key_file), "--log-format", "json",
-        )  # fmt: skip
+            self.cluster,
+            self.state / "operator.log",
+            "--webhook",
+            "warn",
+            "--webhook-port",
+            str(webhook_port),
+            "--webhook-cert",
+            str(cert_file),
+            "--webhook-key",
+            str(key_file),
+            "--log-format",
+            "json",
+        )
         self.stack.callback(operator.stop)
         self.operator = operator
         self.kubectl(
@@ -149,23 +175,50 @@ class Demo:
             f"{self.state / 'operator.log'}"
         )
 
-        self.kubectl("-n", NAMESPACE, "create", "secret", "generic", "demo-ca",
-                     f"--from-file=ca.crt={ca_file}")  # fmt: skip
+        self.kubectl(
+            "-n",
+            NAMESPACE,
+            "create",
+            "secret",
+            "generic",
+            "demo-ca",
+            f"--from-file=ca.crt={ca_file}",
+        )
         ca_ref = {"caSecretRef": {"name": "demo-ca", "key": "ca.crt"}}
         self.endpoints = [
-            sample("healthy", healthy.url("wss", host="localhost"),
-                     "wss with a strict origin allow-list", tls=ca_ref),
-            sample("any-origin", any_origin.url("wss", host="localhost"),
-                     "accepts every Origin (CSWSH)", tls=ca_ref),
-            sample("prefix-bug", prefix.url("wss", host="localhost"),
-                     "checks the Origin with startswith()", tls=ca_ref),
+            sample(
+                "healthy",
+                healthy.url("wss", host="localhost"),
+                "wss with a strict origin allow-list",
+                tls=ca_ref,
+            ),
+            sample(
+                "any-origin",
+                any_origin.url("wss", host="localhost"),
+                "accepts every Origin (CSWSH)",
+                tls=ca_ref,
+            ),
+            sample(
+                "prefix-bug",
+                prefix.url("wss", host="localhost"),
+                "checks the Origin with startswith()",
+                tls=ca_ref,
+            ),
             sample("plaintext", plain.url(), "served over ws://"),
-            sample("proxy-drops-upgrade", f"ws://127.0.0.1:{dropping}/",
-                     "behind nginx without Upgrade/Connection", tls={"required": False}),
-            sample("proxy-timeout", f"ws://127.0.0.1:{timing_out}/",
-                     f"behind nginx cutting idle connections after {self.read_timeout}s",
-                     tls={"required": False}, ingressRef={"name": "chat"}),
-        ]  # fmt: skip
+            sample(
+                "proxy-drops-upgrade",
+                f"ws://127.0.0.1:{dropping}/",
+                "behind nginx without Upgrade/Connection",
+                tls={"required": False},
+            ),
+            sample(
+                "proxy-timeout",
+                f"ws://127.0.0.1:{timing_out}/",
+                f"behind nginx cutting idle connections after {self.read_timeout}s",
+                tls={"required": False},
+                ingressRef={"name": "chat"},
+            ),
+        ]
         step(
             "Applying an Ingress with ingress-nginx's default 60 s timeouts, referenced by "
             "proxy-timeout"
@@ -173,10 +226,15 @@ class Demo:
         self.show_apply(nginx_ingress("chat", {"wsaudit.io/websocket": "true"}))
         step("Applying an Ingress that forces HTTP/1.0 upstream: the webhook warns at apply time")
         nginx = "nginx.ingress.kubernetes.io"
-        bad = nginx_ingress("legacy", {"wsaudit.io/websocket": "true",
-                                       f"{nginx}/proxy-http-version": "1.0",
-                                 f"{nginx}/proxy-read-timeout": "3600",
-                                 f"{nginx}/proxy-send-timeout": "3600"})  # fmt: skip
+        bad = nginx_ingress(
+            "legacy",
+            {
+                "wsaudit.io/websocket": "true",
+                f"{nginx}/proxy-http-version": "1.0",
+                f"{nginx}/proxy-read-timeout": "3600",
+                f"{nginx}/proxy-send-timeout": "3600",
+            },
+        )
         self.show_apply(bad)
         step("Applying the WebSocketEndpoints")
         for item in self.endpoints:
@@ -205,8 +263,10 @@ class Demo:
             conditions = {c["type"]: c for c in item["status"]["conditions"]}
             ready = conditions["Ready"]
             colour = GREEN if ready["status"] == "True" else RED
-            print(f"  {BOLD}{name}{RESET} ({story}): {colour}Ready={ready['status']} "
-                  f"{ready['reason']}{RESET}")  # fmt: skip
+            print(
+                f"  {BOLD}{name}{RESET} ({story}): {colour}Ready={ready['status']} "
+                f"{ready['reason']}{RESET}"
+            )
             for check in item["status"]["checks"]:
                 if check["status"] in ("fail", "warn"):
                     print(f"    {check['status'].upper():4} {check['id']}: {check['message']}")
@@ -215,8 +275,16 @@ class Demo:
                 print(f"    FAIL IngressConfigured: {ingress_condition['message']}")
         step("A few lines of /metrics")
         for line in self.operator.metrics().splitlines():
-            if line.startswith(("wsaudit_endpoint_origin_enforced", "wsaudit_endpoint_up",
-                                "wsaudit_ingress_findings")) and NAMESPACE in line:  # fmt: skip
+            if (
+                line.startswith(
+                    (
+                        "wsaudit_endpoint_origin_enforced",
+                        "wsaudit_endpoint_up",
+                        "wsaudit_ingress_findings",
+                    )
+                )
+                and NAMESPACE in line
+            ):
                 print(f"    {line}")
 
     def idle_probe(self) -> None:
@@ -224,13 +292,27 @@ class Demo:
             f"wsaudit probe --idle {self.read_timeout + 5}: is a quiet connection cut "
             "behind the second nginx?"
         )
-        url = next(e["spec"]["url"] for e in self.endpoints
-                   if e["metadata"]["name"] == "proxy-timeout")  # fmt: skip
+        url = next(
+            e["spec"]["url"] for e in self.endpoints if e["metadata"]["name"] == "proxy-timeout"
+        )
         done = subprocess.run(
-            [sys.executable, "-m", "wsaudit.cli", "probe", url, "--allowed-origin", ALLOWED,
-             "--allow-private", "--tls-optional", "--idle", str(self.read_timeout + 5)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "wsaudit.cli",
+                "probe",
+                url,
+                "--allowed-origin",
+                ALLOWED,
+                "--allow-private",
+                "--tls-optional",
+                "--idle",
+                str(self.read_timeout + 5),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         for line in done.stdout.splitlines():
             if "idle" in line or line.startswith("ws://"):
                 print(f"    {line.strip()}")

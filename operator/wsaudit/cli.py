@@ -192,12 +192,13 @@ def _read_sources(paths: list[str]) -> list[tuple[str, str]]:
             continue
         files = (
             sorted(
-                p for p in Path(path).rglob("*")
+                p
+                for p in Path(path).rglob("*")
                 if p.suffix in (".yaml", ".yml", ".json") and p.is_file()
             )
             if Path(path).is_dir()
             else [Path(path)]
-        )  # fmt: skip
+        )
         for file in files:
             try:
                 sources.append((str(file), file.read_text(encoding="utf-8")))

@@ -36,8 +36,9 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 def crds(cluster: Cluster) -> None:
     crd = Path(__file__).resolve().parents[2] / "crds" / "wsaudit.io_websocketendpoints.yaml"
     cluster.kubectl("apply", "--server-side", "-f", str(crd))
-    cluster.kubectl("wait", "--for=condition=Established",
-                    "crd/websocketendpoints.wsaudit.io", "--timeout=30s")  # fmt: skip
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "crd/websocketendpoints.wsaudit.io", "--timeout=30s"
+    )
 
 
 @pytest.fixture(scope="session")

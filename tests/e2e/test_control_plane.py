@@ -41,8 +41,17 @@ def test_crd_schema_printer_columns_and_status_subresource(
     assert "spec.size" in rejected.stderr
 
     status = json.dumps({"status": {"phase": "Ready"}})
-    cluster.kubectl("-n", namespace, "patch", "widget", "w1", "--subresource=status",
-                    "--type=merge", "-p", status)  # fmt: skip
+    cluster.kubectl(
+        "-n",
+        namespace,
+        "patch",
+        "widget",
+        "w1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        status,
+    )
     table = cluster.kubectl("-n", namespace, "get", "wd").stdout.splitlines()
     assert table[0].split() == ["NAME", "SIZE", "PHASE"]
     assert table[1].split()[:3] == ["w1", "3", "Ready"]
@@ -51,17 +60,27 @@ def test_crd_schema_printer_columns_and_status_subresource(
 def test_rbac_denies_until_a_role_is_bound(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("-n", namespace, "create", "serviceaccount", "reader")
     as_reader = cluster.service_account_kubeconfig(namespace, "reader")
-    denied = cluster.kubectl("-n", namespace, "get", "configmaps", kubeconfig=as_reader,
-                             check=False)  # fmt: skip
+    denied = cluster.kubectl(
+        "-n", namespace, "get", "configmaps", kubeconfig=as_reader, check=False
+    )
     assert denied.returncode != 0 and "forbidden" in denied.stderr
-    cluster.kubectl("-n", namespace, "create", "role", "read-cm", "--verb=list",
-                    "--resource=configmaps")  # fmt: skip
-    cluster.kubectl("-n", namespace, "create", "rolebinding", "read-cm", "--role=read-cm",
-                    f"--serviceaccount={namespace}:reader")  # fmt: skip
+    cluster.kubectl(
+        "-n", namespace, "create", "role", "read-cm", "--verb=list", "--resource=configmaps"
+    )
+    cluster.kubectl(
+        "-n",
+        namespace,
+        "create",
+        "rolebinding",
+        "read-cm",
+        "--role=read-cm",
+        f"--serviceaccount={namespace}:reader",
+    )
     deadline = time.monotonic() + 10  # RBAC is read from an informer: allow it to catch up
     while True:
-        allowed = cluster.kubectl("-n", namespace, "get", "configmaps", kubeconfig=as_reader,
-                                  check=False)  # fmt: skip
+        allowed = cluster.kubectl(
+            "-n", namespace, "get", "configmaps", kubeconfig=as_reader, check=False
+        )
         if allowed.returncode == 0 or time.monotonic() > deadline:
             break
         time.sleep(0.2)

@@ -14,8 +14,14 @@ pytestmark = pytest.mark.e2e
 def endpoint(name: str, **spec: object) -> str:
     body = {"url": "wss://chat.example.com/ws", "origins": {"allowed": ["https://app.example.com"]}}
     body.update(spec)
-    return json.dumps({"apiVersion": "wsaudit.io/v1alpha1", "kind": "WebSocketEndpoint",
-                       "metadata": {"name": name}, "spec": body})  # fmt: skip
+    return json.dumps(
+        {
+            "apiVersion": "wsaudit.io/v1alpha1",
+            "kind": "WebSocketEndpoint",
+            "metadata": {"name": name},
+            "spec": body,
+        }
+    )
 
 
 def test_defaults_are_applied_by_the_api_server(
@@ -27,8 +33,11 @@ def test_defaults_are_applied_by_the_api_server(
     )
     assert created["spec"]["interval"] == "60s"
     assert created["spec"]["timeout"] == "10s"
-    assert created["spec"]["tls"] == {"required": True, "minCertificateDays": 14,
-                                      "insecureSkipVerify": False}  # fmt: skip
+    assert created["spec"]["tls"] == {
+        "required": True,
+        "minCertificateDays": 14,
+        "insecureSkipVerify": False,
+    }
     assert created["spec"]["origins"]["bypassChecks"] is True
     header = cluster.kubectl("-n", namespace, "get", "wse").stdout.splitlines()[0].split()
     assert header == ["NAME", "URL", "READY", "SECURE", "ORIGIN", "LAST", "PROBE", "AGE"]
@@ -48,8 +57,9 @@ def test_defaults_are_applied_by_the_api_server(
 def test_invalid_resources_are_rejected_naming_the_field(
     cluster: Cluster, namespace: str, crds: None, spec: dict[str, object], words: str
 ) -> None:
-    done = cluster.kubectl("-n", namespace, "apply", "-f", "-", stdin=endpoint("bad", **spec),
-                           check=False)  # fmt: skip
+    done = cluster.kubectl(
+        "-n", namespace, "apply", "-f", "-", stdin=endpoint("bad", **spec), check=False
+    )
     assert done.returncode != 0
     assert words in done.stderr
 

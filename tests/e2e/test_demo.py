@@ -33,8 +33,11 @@ EXPECTED = [
 def run_demo(state: Path) -> str:
     done = subprocess.run(
         [sys.executable, str(DEMO), "--once", "--nginx-read-timeout", "3", "--state", str(state)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
 
@@ -45,6 +48,7 @@ def test_demo_diagnoses_every_failure_and_runs_twice(tmp_path: Path) -> None:
         missing = [line for line in EXPECTED if line not in output]
         assert not missing, f"run {attempt + 1} lacks {missing}:\n{output[-4000:]}"
         assert not list((tmp_path / "cluster").glob("*.pid"))
-        leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True,
-                                   text=True, check=False)  # fmt: skip
+        leftovers = subprocess.run(
+            ["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False
+        )
         assert leftovers.stdout == ""

@@ -47,9 +47,14 @@ def test_yaml_examples_are_accepted_by_the_api_server(
     for name, document in examples:
         metadata = dict(document.get("metadata") or {})  # type: ignore[call-overload]
         metadata["namespace"] = namespace
-        done = cluster.kubectl("apply", "--dry-run=server", "-f", "-",
-                               stdin=json.dumps({**document, "metadata": metadata}),
-                               check=False)  # fmt: skip
+        done = cluster.kubectl(
+            "apply",
+            "--dry-run=server",
+            "-f",
+            "-",
+            stdin=json.dumps({**document, "metadata": metadata}),
+            check=False,
+        )
         assert done.returncode == 0, f"{name}: {done.stderr}"
 
 
@@ -61,8 +66,13 @@ def test_documented_manifests_lint() -> None:
     for path in sorted(fixtures.glob("*.yaml")):
         documents.extend(parse_stream(path.read_text(), path.name))
     audits = audit_documents(documents, AuditSettings())
-    ready = next(a for a in audits if a.ingress.name == "chat" and a.controller == "ingress-nginx"
-                 and "wsaudit.io/websocket-paths" in a.ingress.annotations)  # fmt: skip
+    ready = next(
+        a
+        for a in audits
+        if a.ingress.name == "chat"
+        and a.controller == "ingress-nginx"
+        and "wsaudit.io/websocket-paths" in a.ingress.annotations
+    )
     assert [f.rule for f in ready.findings] == ["ingress-nginx.retired"]
     assert len(audits) > 10  # with the sample manifests the README points to
 

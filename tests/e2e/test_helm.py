@@ -34,15 +34,31 @@ def own_cluster(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> I
 def installed(own_cluster: Cluster) -> str:
     for namespace in (RELEASE_NS, APP_NS):
         own_cluster.kubectl("create", "namespace", namespace)
-        own_cluster.kubectl("label", "namespace", namespace,
-                            "pod-security.kubernetes.io/enforce=restricted",
-                            "pod-security.kubernetes.io/warn=restricted")  # fmt: skip
+        own_cluster.kubectl(
+            "label",
+            "namespace",
+            namespace,
+            "pod-security.kubernetes.io/enforce=restricted",
+            "pod-security.kubernetes.io/warn=restricted",
+        )
     done = own_cluster.helm(
-        "install", "wsaudit", str(CHART), "--namespace", RELEASE_NS, "--wait=false",
-        "--set", "replicaCount=2", "--set", "webhook.mode=warn",
-        "--set", "podDisruptionBudget.enabled=true", "--set", "dashboard.enabled=true",
-        "--set", f"rbac.secretNamespaces={{{APP_NS}}}",
-    )  # fmt: skip
+        "install",
+        "wsaudit",
+        str(CHART),
+        "--namespace",
+        RELEASE_NS,
+        "--wait=false",
+        "--set",
+        "replicaCount=2",
+        "--set",
+        "webhook.mode=warn",
+        "--set",
+        "podDisruptionBudget.enabled=true",
+        "--set",
+        "dashboard.enabled=true",
+        "--set",
+        f"rbac.secretNamespaces={{{APP_NS}}}",
+    )
     return done.stdout + done.stderr
 
 
@@ -52,8 +68,9 @@ def test_every_object_is_accepted_under_the_restricted_profile(
     assert "STATUS: deployed" in installed
     assert "would violate PodSecurity" not in installed
     assert "WebSocketEndpoint" in installed  # NOTES.txt tells what to do next
-    deployment = json.loads(own_cluster.kubectl("-n", RELEASE_NS, "get", "deployment",
-                                                "wsaudit", "-o", "json").stdout)  # fmt: skip
+    deployment = json.loads(
+        own_cluster.kubectl("-n", RELEASE_NS, "get", "deployment", "wsaudit", "-o", "json").stdout
+    )
     assert deployment["spec"]["replicas"] == 2
     own_cluster.kubectl("get", "crd", "websocketendpoints.wsaudit.io")
     own_cluster.kubectl("get", "validatingwebhookconfiguration", "wsaudit")
@@ -64,16 +81,26 @@ def test_operator_with_the_chart_service_account_completes_a_probe(
 ) -> None:
     server = servers.start(websocket_server("strict"))
     as_chart = own_cluster.service_account_kubeconfig(RELEASE_NS, "wsaudit")
-    own_cluster.kubectl("-n", APP_NS, "create", "secret", "generic", "token",
-                        "--from-literal=token=t0k3n")  # fmt: skip
+    own_cluster.kubectl(
+        "-n", APP_NS, "create", "secret", "generic", "token", "--from-literal=token=t0k3n"
+    )
     auth = {"tokenSecretRef": {"name": "token", "key": "token"}}
-    own_cluster.kubectl("-n", APP_NS, "apply", "-f", "-", stdin=endpoint(
-        "chat", server.url(), tls={"required": False}, auth=auth))  # fmt: skip
-    operator = OperatorProcess(own_cluster, tmp_path / "sa.log", "--peering", "wsaudit",
-                               kubeconfig=as_chart)  # fmt: skip
+    own_cluster.kubectl(
+        "-n",
+        APP_NS,
+        "apply",
+        "-f",
+        "-",
+        stdin=endpoint("chat", server.url(), tls={"required": False}, auth=auth),
+    )
+    operator = OperatorProcess(
+        own_cluster, tmp_path / "sa.log", "--peering", "wsaudit", kubeconfig=as_chart
+    )
     try:
-        wait_for(lambda: (condition(own_cluster, APP_NS, "chat", "Ready") or {}).get("status")
-                 == "True", timeout=60)  # fmt: skip
+        wait_for(
+            lambda: (condition(own_cluster, APP_NS, "chat", "Ready") or {}).get("status") == "True",
+            timeout=60,
+        )
         events = own_cluster.kubectl("-n", APP_NS, "get", "events").stdout
         assert "AllChecksPassed" in events
     finally:
@@ -85,10 +112,17 @@ def test_operator_with_the_chart_service_account_completes_a_probe(
     kept = [r for r in rules["rules"] if r["resources"] != ["websocketendpoints/status"]]
     patch = json.dumps([{"op": "replace", "path": "/rules", "value": kept}])
     own_cluster.kubectl("patch", "clusterrole", "wsaudit", "--type=json", "-p", patch)
-    own_cluster.kubectl("-n", APP_NS, "apply", "-f", "-", stdin=endpoint(
-        "denied", server.url(), tls={"required": False}))  # fmt: skip
-    operator = OperatorProcess(own_cluster, tmp_path / "denied.log", "--peering", "wsaudit",
-                               kubeconfig=as_chart)  # fmt: skip
+    own_cluster.kubectl(
+        "-n",
+        APP_NS,
+        "apply",
+        "-f",
+        "-",
+        stdin=endpoint("denied", server.url(), tls={"required": False}),
+    )
+    operator = OperatorProcess(
+        own_cluster, tmp_path / "denied.log", "--peering", "wsaudit", kubeconfig=as_chart
+    )
     try:
         wait_for(lambda: "403" in (tmp_path / "denied.log").read_text(), timeout=60)
         assert condition(own_cluster, APP_NS, "denied", "Ready") is None
@@ -102,19 +136,40 @@ def test_every_toggle_renders_objects_the_api_server_accepts(
     """Server-side dry run of the full render, the helm test Pod included, under the
     restricted profile. prometheus-operator's kinds are left out: their CRDs are not here."""
     rendered = own_cluster.helm(
-        "template", "wsaudit", str(CHART), "--namespace", RELEASE_NS,
-        "--set", "replicaCount=2", "--set", "webhook.mode=deny",
-        "--set", "podDisruptionBudget.enabled=true", "--set", "dashboard.enabled=true",
-        "--set", f"rbac.secretNamespaces={{{APP_NS}}}", "--set", f"watchNamespaces={{{APP_NS}}}",
-    ).stdout  # fmt: skip
+        "template",
+        "wsaudit",
+        str(CHART),
+        "--namespace",
+        RELEASE_NS,
+        "--set",
+        "replicaCount=2",
+        "--set",
+        "webhook.mode=deny",
+        "--set",
+        "podDisruptionBudget.enabled=true",
+        "--set",
+        "dashboard.enabled=true",
+        "--set",
+        f"rbac.secretNamespaces={{{APP_NS}}}",
+        "--set",
+        f"watchNamespaces={{{APP_NS}}}",
+    ).stdout
     documents = [d for d in yaml.safe_load_all(rendered) if d]
     assert any(d["kind"] == "Pod" for d in documents)  # the helm test hook
     for document in documents:
         if document["apiVersion"].startswith("monitoring.coreos.com/"):
             continue
         namespace = document["metadata"].get("namespace", RELEASE_NS)
-        done = own_cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-",
-                                   stdin=json.dumps(document), check=False)  # fmt: skip
+        done = own_cluster.kubectl(
+            "apply",
+            "--dry-run=server",
+            "-n",
+            namespace,
+            "-f",
+            "-",
+            stdin=json.dumps(document),
+            check=False,
+        )
         assert done.returncode == 0, f"{document['kind']}: {done.stderr}"
         assert "would violate PodSecurity" not in done.stderr, done.stderr
 

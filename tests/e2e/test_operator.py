@@ -25,9 +25,15 @@ def status_of(cluster: Cluster, namespace: str, name: str, kind: str) -> tuple[s
 
 
 def wait_condition(
-    cluster: Cluster, namespace: str, name: str, kind: str, status: str, *,
-    reason: str | None = None, timeout: float = 45,
-) -> dict[str, object]:  # fmt: skip
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    kind: str,
+    status: str,
+    *,
+    reason: str | None = None,
+    timeout: float = 45,
+) -> dict[str, object]:
     def reached() -> dict[str, object] | None:
         found = condition(cluster, namespace, name, kind)
         if found and found["status"] == status and (reason is None or found["reason"] == reason):
@@ -39,10 +45,17 @@ def wait_condition(
 
 
 def events(cluster: Cluster, namespace: str, name: str, reason: str) -> int:
-    listed = json.loads(cluster.kubectl(
-        "-n", namespace, "get", "events", "-o", "json",
-        f"--field-selector=involvedObject.name={name},reason={reason}",
-    ).stdout)  # fmt: skip
+    listed = json.loads(
+        cluster.kubectl(
+            "-n",
+            namespace,
+            "get",
+            "events",
+            "-o",
+            "json",
+            f"--field-selector=involvedObject.name={name},reason={reason}",
+        ).stdout
+    )
     return sum(int(e.get("count") or 1) for e in listed["items"])
 
 
@@ -55,15 +68,17 @@ def test_conditions_columns_events_and_metrics(
     apply(cluster, namespace, endpoint("open", open_.url()))
     apply(cluster, namespace, endpoint("plain", strict.url()))
 
-    cluster.kubectl("-n", namespace, "wait", "--for=condition=OriginEnforced=false",
-                    "wse/open", "--timeout=60s")  # fmt: skip
-    cluster.kubectl("-n", namespace, "wait", "--for=condition=Ready", "wse/strict",
-                    "--timeout=60s")  # fmt: skip
+    cluster.kubectl(
+        "-n", namespace, "wait", "--for=condition=OriginEnforced=false", "wse/open", "--timeout=60s"
+    )
+    cluster.kubectl("-n", namespace, "wait", "--for=condition=Ready", "wse/strict", "--timeout=60s")
     assert status_of(cluster, namespace, "plain", "Secure") == ("False", "InsecureScheme")
     assert status_of(cluster, namespace, "open", "Ready") == ("False", "UntrustedOriginAccepted")
 
-    rows = {line.split()[0]: line.split() for line in
-            cluster.kubectl("-n", namespace, "get", "wse").stdout.splitlines()[1:]}  # fmt: skip
+    rows = {
+        line.split()[0]: line.split()
+        for line in cluster.kubectl("-n", namespace, "get", "wse").stdout.splitlines()[1:]
+    }
     assert rows["strict"][1:5] == [strict.url(), "True", "False", "True"]
     assert rows["open"][1:5] == [open_.url(), "False", "False", "False"]
 
@@ -74,12 +89,14 @@ def test_conditions_columns_events_and_metrics(
     )
     assert f'wsaudit_endpoint_up{{name="open",namespace="{namespace}"}} 1.0' in metrics
 
-    first_probe = json.loads(cluster.kubectl("-n", namespace, "get", "wse", "open", "-o",
-                                             "json").stdout)["status"]["lastProbeTime"]  # fmt: skip
+    first_probe = json.loads(
+        cluster.kubectl("-n", namespace, "get", "wse", "open", "-o", "json").stdout
+    )["status"]["lastProbeTime"]
 
     def probed_again() -> bool:
-        status = json.loads(cluster.kubectl("-n", namespace, "get", "wse", "open", "-o",
-                                            "json").stdout)["status"]  # fmt: skip
+        status = json.loads(
+            cluster.kubectl("-n", namespace, "get", "wse", "open", "-o", "json").stdout
+        )["status"]
         return bool(status["lastProbeTime"] != first_probe)
 
     wait_for(probed_again, timeout=40)
@@ -104,16 +121,22 @@ def test_spec_edit_and_a_fixed_server_flip_the_conditions(
 
     patch = json.dumps({"spec": {"origins": {"allowed": ["https://new.example.com"]}}})
     cluster.kubectl("-n", namespace, "patch", "wse", "chat", "--type=merge", "-p", patch)
-    found = wait_condition(cluster, namespace, "chat", "Reachable", "False",
-                           reason="UpgradeRejected", timeout=15)  # fmt: skip
+    found = wait_condition(
+        cluster, namespace, "chat", "Reachable", "False", reason="UpgradeRejected", timeout=15
+    )
     assert "https://new.example.com" in str(found["message"])
 
 
 def nginx_ingress(read_timeout: str) -> str:
-    return json.dumps(manifests.nginx_ingress("chat", {
-        "nginx.ingress.kubernetes.io/proxy-read-timeout": read_timeout,
-        "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
-    }))  # fmt: skip
+    return json.dumps(
+        manifests.nginx_ingress(
+            "chat",
+            {
+                "nginx.ingress.kubernetes.io/proxy-read-timeout": read_timeout,
+                "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
+            },
+        )
+    )
 
 
 def test_ingress_findings_become_ingress_configured_and_follow_a_fix(
@@ -121,8 +144,11 @@ def test_ingress_findings_become_ingress_configured_and_follow_a_fix(
 ) -> None:
     server = servers.start(websocket_server("strict"))
     apply(cluster, namespace, nginx_ingress("60"))
-    apply(cluster, namespace, endpoint("chat", server.url(), tls={"required": False},
-                                       ingressRef={"name": "chat"}))  # fmt: skip
+    apply(
+        cluster,
+        namespace,
+        endpoint("chat", server.url(), tls={"required": False}, ingressRef={"name": "chat"}),
+    )
     found = wait_condition(cluster, namespace, "chat", "IngressConfigured", "False")
     assert "ingress-nginx.proxy-read-timeout" in str(found["message"])
     assert status_of(cluster, namespace, "chat", "Ready")[0] == "False"
@@ -147,17 +173,29 @@ def test_missing_secret_is_a_condition_and_others_keep_being_served(
     assert f"Secret {namespace}/chat-token does not exist" in str(found["message"])
     wait_condition(cluster, namespace, "fine", "Ready", "True")
 
-    cluster.kubectl("-n", namespace, "create", "secret", "generic", "chat-token",
-                    "--from-literal=token=t0k3n")  # fmt: skip
-    cluster.kubectl("-n", namespace, "patch", "wse", "secret", "--type=merge",
-                    "-p", json.dumps({"spec": {"tls": {"required": False}}}))  # fmt: skip
+    cluster.kubectl(
+        "-n", namespace, "create", "secret", "generic", "chat-token", "--from-literal=token=t0k3n"
+    )
+    cluster.kubectl(
+        "-n",
+        namespace,
+        "patch",
+        "wse",
+        "secret",
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"tls": {"required": False}}}),
+    )
     wait_condition(cluster, namespace, "secret", "Ready", "True", timeout=20)
 
 
 def test_operator_survives_an_api_server_restart(
-    cluster: Cluster, namespace: str, operator: OperatorProcess, servers: BackgroundServers,
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    servers: BackgroundServers,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     server = servers.start(websocket_server("strict"))
     apply(cluster, namespace, endpoint("steady", server.url(), tls={"required": False}))
     wait_condition(cluster, namespace, "steady", "Ready", "True")
@@ -165,8 +203,9 @@ def test_operator_survives_an_api_server_restart(
     cluster.script("restart-apiserver")
 
     def last_probe() -> str:
-        body = json.loads(cluster.kubectl("-n", namespace, "get", "wse", "steady", "-o",
-                                          "json").stdout)  # fmt: skip
+        body = json.loads(
+            cluster.kubectl("-n", namespace, "get", "wse", "steady", "-o", "json").stdout
+        )
         return str(body["status"]["lastProbeTime"])
 
     seen = last_probe()

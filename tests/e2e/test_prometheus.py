@@ -17,9 +17,12 @@ RULES = Path(__file__).resolve().parents[2] / "charts/wsaudit/files/alerts/wsaud
 
 
 def test_origin_alert_is_raised_for_a_vulnerable_endpoint_only(
-    cluster: Cluster, namespace: str, operator: OperatorProcess, servers: BackgroundServers,
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    servers: BackgroundServers,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     strict = servers.start(websocket_server("strict"))
     vulnerable = servers.start(websocket_server("none"))
     for name, server in (("strict", strict), ("vulnerable", vulnerable)):
@@ -30,10 +33,11 @@ def test_origin_alert_is_raised_for_a_vulnerable_endpoint_only(
 
         def origin_alerts() -> list[dict[str, object]]:
             return [
-                alert for alert in prometheus.alerts()
+                alert
+                for alert in prometheus.alerts()
                 if alert["labels"]["alertname"] == "WsauditOriginNotEnforced"
                 and alert["labels"].get("namespace") == namespace
-            ]  # fmt: skip
+            ]
 
         def strict_is_enforced() -> bool:
             query = f'wsaudit_endpoint_origin_enforced{{namespace="{namespace}",name="strict"}}'

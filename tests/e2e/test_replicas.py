@@ -19,8 +19,9 @@ PEERING_CRDS = Path(__file__).resolve().parents[2] / "crds" / "kopf.dev_clusterk
 
 
 def probes(operator: OperatorProcess) -> float:
-    found = re.findall(r'^wsaudit_probes_total\{result="\w+"\} ([0-9.e+]+)$', operator.metrics(),
-                       re.MULTILINE)  # fmt: skip
+    found = re.findall(
+        r'^wsaudit_probes_total\{result="\w+"\} ([0-9.e+]+)$', operator.metrics(), re.MULTILINE
+    )
     return sum(float(value) for value in found)
 
 
@@ -43,8 +44,9 @@ def test_only_one_replica_probes_and_the_other_takes_over(
         before = [probes(r) for r in replicas]
         wait_for(lambda: sum(probes(r) for r in replicas) >= sum(before) + 4, timeout=60)
         moved = [r for r, count in zip(replicas, before, strict=True) if probes(r) > count]
-        assert len(moved) == 1, [(count, probes(r)) for r, count in zip(replicas, before,
-                                                                        strict=True)]  # fmt: skip
+        assert len(moved) == 1, [
+            (count, probes(r)) for r, count in zip(replicas, before, strict=True)
+        ]
         standby = second if moved[0] is first else first
         paused_at = probes(standby)
         moved[0].stop()

@@ -19,10 +19,15 @@ pytestmark = pytest.mark.e2e
 
 
 def websocket_ingress(name: str, http_version: str) -> str:
-    return json.dumps(manifests.nginx_ingress(name, {
-        "wsaudit.io/websocket": "true",
-        "nginx.ingress.kubernetes.io/proxy-http-version": http_version,
-    }))  # fmt: skip
+    return json.dumps(
+        manifests.nginx_ingress(
+            name,
+            {
+                "wsaudit.io/websocket": "true",
+                "nginx.ingress.kubernetes.io/proxy-http-version": http_version,
+            },
+        )
+    )
 
 
 def webhook_configuration(port: int, ca_pem: bytes) -> str:
@@ -37,26 +42,44 @@ def webhook_configuration(port: int, ca_pem: bytes) -> str:
         return {
             "name": name,
             "clientConfig": {"url": f"https://127.0.0.1:{port}/{path}", "caBundle": bundle},
-            "rules": [{"apiGroups": [group], "apiVersions": [version],
-                       "operations": ["CREATE", "UPDATE"], "resources": [resource]}],
+            "rules": [
+                {
+                    "apiGroups": [group],
+                    "apiVersions": [version],
+                    "operations": ["CREATE", "UPDATE"],
+                    "resources": [resource],
+                }
+            ],
             "failurePolicy": "Ignore",
             "sideEffects": "None",
             "admissionReviewVersions": ["v1"],
             "timeoutSeconds": 5,
             "namespaceSelector": not_system,
-        }  # fmt: skip
+        }
 
-    return json.dumps({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": "wsaudit-e2e"},
-        "webhooks": [
-            hook("ingresses.wsaudit.io", "validate-ingress", "networking.k8s.io", "v1",
-                 "ingresses"),
-            hook("websocketendpoints.wsaudit.io", "validate-websocketendpoint", "wsaudit.io",
-                 "v1alpha1", "websocketendpoints"),
-        ],
-    })  # fmt: skip
+    return json.dumps(
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": "wsaudit-e2e"},
+            "webhooks": [
+                hook(
+                    "ingresses.wsaudit.io",
+                    "validate-ingress",
+                    "networking.k8s.io",
+                    "v1",
+                    "ingresses",
+                ),
+                hook(
+                    "websocketendpoints.wsaudit.io",
+                    "validate-websocketendpoint",
+                    "wsaudit.io",
+                    "v1alpha1",
+                    "websocketendpoints",
+                ),
+            ],
+        }
+    )
 
 
 @pytest.fixture
@@ -69,8 +92,14 @@ def webhook(
     cert.cert_chain_pems[0].write_to_path(str(cert_file))
     cert.private_key_pem.write_to_path(str(key_file))
     cluster.kubectl("apply", "-f", "-", stdin=webhook_configuration(port, ca.cert_pem.bytes()))
-    flags = ["--webhook-port", str(port), "--webhook-cert", str(cert_file),
-             "--webhook-key", str(key_file)]  # fmt: skip
+    flags = [
+        "--webhook-port",
+        str(port),
+        "--webhook-cert",
+        str(cert_file),
+        "--webhook-key",
+        str(key_file),
+    ]
     yield port, flags
     cluster.kubectl("delete", "validatingwebhookconfiguration", "wsaudit-e2e", check=False)
 

@@ -16,17 +16,35 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "wsaudit"
 ALL_TOGGLES = [
-    "--set", "webhook.mode=warn", "--set", "replicaCount=2",
-    "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true",
-    "--set", "dashboard.enabled=true", "--set", "podDisruptionBudget.enabled=true",
-    "--set", "rbac.secretNamespaces={prod}", "--set", "watchNamespaces={prod,staging}",
-    "--set", "metrics.prometheusRule.additionalRuleLabels.team=platform",
-]  # fmt: skip
+    "--set",
+    "webhook.mode=warn",
+    "--set",
+    "replicaCount=2",
+    "--set",
+    "metrics.serviceMonitor.enabled=true",
+    "--set",
+    "metrics.prometheusRule.enabled=true",
+    "--set",
+    "dashboard.enabled=true",
+    "--set",
+    "podDisruptionBudget.enabled=true",
+    "--set",
+    "rbac.secretNamespaces={prod}",
+    "--set",
+    "watchNamespaces={prod,staging}",
+    "--set",
+    "metrics.prometheusRule.additionalRuleLabels.team=platform",
+]
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(binaries_dir() / "helm"), *args], capture_output=True, text=True,
-                          check=False, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [str(binaries_dir() / "helm"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
 
 
 def render(*args: str) -> list[dict[str, object]]:
@@ -42,8 +60,15 @@ def test_helm_lint_and_template(toggles: list[str]) -> None:
     kinds = {str(doc["kind"]) for doc in render(*toggles)}
     assert {"Deployment", "ServiceAccount", "ClusterRole", "CustomResourceDefinition"} <= kinds
     if toggles:
-        assert {"ServiceMonitor", "PrometheusRule", "ValidatingWebhookConfiguration",
-                "PodDisruptionBudget", "ConfigMap", "Role", "RoleBinding"} <= kinds  # fmt: skip
+        assert {
+            "ServiceMonitor",
+            "PrometheusRule",
+            "ValidatingWebhookConfiguration",
+            "PodDisruptionBudget",
+            "ConfigMap",
+            "Role",
+            "RoleBinding",
+        } <= kinds
 
 
 def test_deployment_is_restricted_and_probed() -> None:
@@ -86,8 +111,9 @@ def test_chart_crds_are_the_generated_ones_with_keep() -> None:
     assert len(crds) == len(list((ROOT / "crds").glob("*.yaml")))
     for crd in crds:
         assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"  # type: ignore[index]
-    assert not [d for d in render("--set", "crds.enabled=false")
-                if d["kind"] == "CustomResourceDefinition"]  # fmt: skip
+    assert not [
+        d for d in render("--set", "crds.enabled=false") if d["kind"] == "CustomResourceDefinition"
+    ]
 
 
 def test_rbac_is_least_privilege() -> None:
@@ -113,8 +139,9 @@ def test_webhook_configuration_fails_open_fast_and_skips_system_namespaces() -> 
         assert {"kube-system", "wsaudit"} <= set(excluded)
         assert hook["clientConfig"]["caBundle"]
     assert {h["clientConfig"]["service"]["path"] for h in configuration["webhooks"]} == {  # type: ignore[index]
-        "/validate-ingress", "/validate-websocketendpoint",
-    }  # fmt: skip
+        "/validate-ingress",
+        "/validate-websocketendpoint",
+    }
 
 
 def test_prometheus_rule_wraps_the_rule_file_with_extra_labels() -> None:
@@ -128,13 +155,19 @@ def test_prometheus_rule_wraps_the_rule_file_with_extra_labels() -> None:
 
 
 def test_dashboard_is_valid_grafana_json_for_the_sidecar() -> None:
-    config_map = next(d for d in render("--set", "dashboard.enabled=true")
-                      if d["kind"] == "ConfigMap")  # fmt: skip
+    config_map = next(
+        d for d in render("--set", "dashboard.enabled=true") if d["kind"] == "ConfigMap"
+    )
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"  # type: ignore[index]
     dashboard = json.loads(config_map["data"]["wsaudit.json"])  # type: ignore[index]
     titles = {panel["title"] for panel in dashboard["panels"]}
-    assert {"Endpoints by state", "Origin enforcement", "Certificate expiry (days left)",
-            "Probe latency p95 by phase", "Ingress findings"} <= titles  # fmt: skip
+    assert {
+        "Endpoints by state",
+        "Origin enforcement",
+        "Certificate expiry (days left)",
+        "Probe latency p95 by phase",
+        "Ingress findings",
+    } <= titles
 
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -142,8 +175,9 @@ PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 def test_alert_rules_pass_promtool_check_and_unit_tests() -> None:
     rules = CHART / "files" / "alerts" / "wsaudit.rules.yaml"
-    checked = subprocess.run([PROMTOOL, "check", "rules", str(rules)], capture_output=True,
-                             text=True, check=False)  # fmt: skip
+    checked = subprocess.run(
+        [PROMTOOL, "check", "rules", str(rules)], capture_output=True, text=True, check=False
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     unit_tests = ROOT / "tests" / "alerts" / "wsaudit.test.yaml"
     tested = subprocess.run(
@@ -159,8 +193,9 @@ def test_alert_rules_pass_promtool_check_and_unit_tests() -> None:
 
 def test_dockerfile_passes_hadolint_and_runs_as_non_root() -> None:
     hadolint = Path(shutil.which("hadolint") or ROOT / ".venv" / "bin" / "hadolint")
-    done = subprocess.run([str(hadolint), str(ROOT / "Dockerfile")], capture_output=True,
-                          text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [str(hadolint), str(ROOT / "Dockerfile")], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     text = (ROOT / "Dockerfile").read_text()
     assert "USER 65532:65532" in text

@@ -16,9 +16,13 @@ pytestmark = pytest.mark.integration
 
 async def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wsaudit.cli", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "wsaudit.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await process.communicate()
     assert process.returncode is not None
     return subprocess.CompletedProcess(args, process.returncode, out.decode(), err.decode())
@@ -26,8 +30,9 @@ async def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 async def test_strict_server_exits_0_with_tls_optional() -> None:
     async with websocket_server("strict") as server:
-        done = await run_cli("probe", server.url(), "--allowed-origin", ALLOWED,
-                             "--allow-private", "--tls-optional")  # fmt: skip
+        done = await run_cli(
+            "probe", server.url(), "--allowed-origin", ALLOWED, "--allow-private", "--tls-optional"
+        )
     assert done.returncode == 0, done.stdout
     assert "PASS  handshake" in done.stdout
     assert "WARN  tls.scheme" in done.stdout
@@ -36,8 +41,15 @@ async def test_strict_server_exits_0_with_tls_optional() -> None:
 
 async def test_vulnerable_server_exits_1_and_json_follows_the_contract() -> None:
     async with websocket_server("none") as server:
-        done = await run_cli("probe", server.url(), "--allowed-origin", ALLOWED,
-                             "--allow-private", "--output", "json")  # fmt: skip
+        done = await run_cli(
+            "probe",
+            server.url(),
+            "--allowed-origin",
+            ALLOWED,
+            "--allow-private",
+            "--output",
+            "json",
+        )
     assert done.returncode == 1
     report = json.loads(done.stdout)
     assert report["url"] == server.url()

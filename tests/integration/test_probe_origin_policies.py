@@ -11,10 +11,16 @@ pytestmark = pytest.mark.integration
 GUARD = AddressGuard(allow_private=True)
 
 ALL_CASES = {
-    "origin.foreign", "origin.null", "origin.missing", "origin.suffix-appended",
-    "origin.domain-prefixed", "origin.unescaped-dot", "origin.subdomain",
-    "origin.scheme-downgrade", "origin.other-port",
-}  # fmt: skip
+    "origin.foreign",
+    "origin.null",
+    "origin.missing",
+    "origin.suffix-appended",
+    "origin.domain-prefixed",
+    "origin.unescaped-dot",
+    "origin.subdomain",
+    "origin.scheme-downgrade",
+    "origin.other-port",
+}
 
 
 def not_passing(result: ProbeResult) -> dict[str, CheckStatus]:

@@ -52,23 +52,36 @@ class Cluster:
         """Runs hack/cluster.sh against this cluster's state directory."""
         done = subprocess.run(
             ["bash", str(HACK / "cluster.sh"), *args],
-            env=self._env(), check=False, capture_output=True, text=True, timeout=180,
-        )  # fmt: skip
+            env=self._env(),
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         if check and done.returncode != 0:
             raise AssertionError(f"cluster.sh {' '.join(args)} failed:\n{done.stderr}")
         return done
 
     def run(
-        self, tool: str, *args: str, kubeconfig: Path | None = None, stdin: str | None = None,
+        self,
+        tool: str,
+        *args: str,
+        kubeconfig: Path | None = None,
+        stdin: str | None = None,
         check: bool = True,
-    ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    ) -> subprocess.CompletedProcess[str]:
         env = self._env()
         if kubeconfig is not None:
             env["KUBECONFIG"] = str(kubeconfig)
         done = subprocess.run(
             [str(self.bin_dir / tool), *args],
-            env=env, input=stdin, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         if check and done.returncode != 0:
             raise AssertionError(f"{tool} {' '.join(args)} failed:\n{done.stderr}")
         return done

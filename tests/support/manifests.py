@@ -12,20 +12,31 @@ INGRESS_HOST = "chat.example.com"
 def endpoint(
     name: str, url: str, *, annotations: dict[str, str] | None = None, **spec: Any
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"url": url, "interval": "10s", "timeout": "5s",
-                            "origins": {"allowed": [ALLOWED]}}  # fmt: skip
+    body: dict[str, Any] = {
+        "url": url,
+        "interval": "10s",
+        "timeout": "5s",
+        "origins": {"allowed": [ALLOWED]},
+    }
     body.update(spec)
     metadata: dict[str, Any] = {"name": name}
     if annotations:
         metadata["annotations"] = annotations
-    return {"apiVersion": "wsaudit.io/v1alpha1", "kind": "WebSocketEndpoint",
-            "metadata": metadata, "spec": body}  # fmt: skip
+    return {
+        "apiVersion": "wsaudit.io/v1alpha1",
+        "kind": "WebSocketEndpoint",
+        "metadata": metadata,
+        "spec": body,
+    }
 
 
 def nginx_ingress(name: str, annotations: dict[str, str]) -> dict[str, Any]:
     """An ingress-nginx Ingress with TLS, serving /ws of INGRESS_HOST."""
-    path = {"path": "/ws", "pathType": "Prefix",
-            "backend": {"service": {"name": "chat", "port": {"number": 80}}}}  # fmt: skip
+    path = {
+        "path": "/ws",
+        "pathType": "Prefix",
+        "backend": {"service": {"name": "chat", "port": {"number": 80}}},
+    }
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",

@@ -24,17 +24,31 @@ from .servers import Running
 
 
 class OperatorProcess:
-    def __init__(self, cluster: Cluster, log: Path, *args: str,
-                 kubeconfig: Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, cluster: Cluster, log: Path, *args: str, kubeconfig: Path | None = None
+    ) -> None:
         self.metrics_port, self.health_port = free_port(), free_port()
         self.log = log
         env = {**os.environ, "KUBECONFIG": str(kubeconfig or cluster.kubeconfig)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "wsaudit.cli", "run", "--allow-private",
-             "--bind-address", "127.0.0.1", "--metrics-port", str(self.metrics_port),
-             "--health-port", str(self.health_port), *args],
-            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "wsaudit.cli",
+                "run",
+                "--allow-private",
+                "--bind-address",
+                "127.0.0.1",
+                "--metrics-port",
+                str(self.metrics_port),
+                "--health-port",
+                str(self.health_port),
+                *args,
+            ],
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
         self._wait_healthy()
 
     def _wait_healthy(self) -> None:

@@ -42,10 +42,15 @@ def running_prometheus(workdir: Path, target: str, rules: Path) -> Iterator[Prom
         f"  - job_name: wsaudit\n    static_configs: [{{targets: ['{target}']}}]\n"
     )
     process = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=(workdir / "prometheus.log").open("ab"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            PROMETHEUS,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=(workdir / "prometheus.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
     prometheus = Prometheus(port)
     try:
         deadline = time.monotonic() + 30

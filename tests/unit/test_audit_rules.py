@@ -24,14 +24,17 @@ def ingress(
                 "host": host,
                 "http": {
                     "paths": [
-                        {"path": p, "pathType": "Prefix",
-                         "backend": {"service": {"name": s, "port": {"number": 80}}}}
+                        {
+                            "path": p,
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": s, "port": {"number": 80}}},
+                        }
                         for p, s in paths
                     ]
                 },
             }
         ]
-    }  # fmt: skip
+    }
     if class_name:
         spec["ingressClassName"] = class_name
     if tls:
@@ -45,8 +48,10 @@ def ingress(
 
 
 def service(name: str, annotations: dict[str, str]) -> dict[str, Any]:
-    return {"kind": "Service", "metadata": {"name": name, "namespace": "prod",
-                                            "annotations": annotations}}  # fmt: skip
+    return {
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "prod", "annotations": annotations},
+    }
 
 
 def rules(obj: dict[str, Any], related: Related | None = None, **settings: float) -> set[str]:
@@ -84,11 +89,14 @@ def test_minimum_is_configurable() -> None:
     ("annotation", "value", "rule"),
     [
         ("proxy-http-version", "1.0", "ingress-nginx.proxy-http-version"),
-        ("configuration-snippet", 'proxy_set_header Connection "";',
-         "ingress-nginx.snippet-overrides-upgrade"),
+        (
+            "configuration-snippet",
+            'proxy_set_header Connection "";',
+            "ingress-nginx.snippet-overrides-upgrade",
+        ),
         ("server-snippet", "proxy_http_version 1.0;", "ingress-nginx.snippet-overrides-upgrade"),
     ],
-)  # fmt: skip
+)
 def test_ingress_nginx_errors_that_break_the_upgrade(
     annotation: str, value: str, rule: str
 ) -> None:
@@ -105,8 +113,9 @@ def test_ingress_nginx_snippet_that_keeps_the_upgrade_is_fine() -> None:
 def test_socket_io_needs_affinity_on_ingress_nginx() -> None:
     obj = ingress(annotations=GOOD_NGINX, paths=(("/socket.io", "chat"),))
     assert "ingress-nginx.session-affinity" in rules(obj)
-    sticky = ingress(annotations={**GOOD_NGINX, f"{NGINX}affinity": "cookie"},
-                     paths=(("/socket.io", "chat"),))  # fmt: skip
+    sticky = ingress(
+        annotations={**GOOD_NGINX, f"{NGINX}affinity": "cookie"}, paths=(("/socket.io", "chat"),)
+    )
     assert "ingress-nginx.session-affinity" not in rules(sticky)
 
 
@@ -123,9 +132,10 @@ def test_wildcard_tls_covers_subdomains() -> None:
 
 
 def test_nginx_inc_is_told_apart_by_its_annotations_and_needs_websocket_services() -> None:
-    obj = ingress(annotations={"nginx.org/proxy-read-timeout": "1h",
-                               "nginx.org/proxy-send-timeout": "3600s"},
-                  paths=(("/", "web"), ("/ws", "chat")))  # fmt: skip
+    obj = ingress(
+        annotations={"nginx.org/proxy-read-timeout": "1h", "nginx.org/proxy-send-timeout": "3600s"},
+        paths=(("/", "web"), ("/ws", "chat")),
+    )
     audit = audit_ingress(obj)
     assert audit.controller == "nginx-inc"
     error = next(f for f in audit.findings if f.rule == "nginx-inc.websocket-services")
@@ -140,8 +150,12 @@ def test_alb_idle_timeout_lives_in_load_balancer_attributes() -> None:
     key = "alb.ingress.kubernetes.io/"
     base = {f"{key}ssl-redirect": "443"}
     assert "aws-alb.idle-timeout" in rules(ingress("alb", base))
-    attrs = {**base, f"{key}load-balancer-attributes":
-             "routing.http2.enabled=true,idle_timeout.timeout_seconds=120"}  # fmt: skip
+    attrs = {
+        **base,
+        f"{key}load-balancer-attributes": (
+            "routing.http2.enabled=true,idle_timeout.timeout_seconds=120"
+        ),
+    }
     found = audit_ingress(ingress("alb", attrs)).findings
     idle = next(f for f in found if f.rule == "aws-alb.idle-timeout")
     assert "routing.http2.enabled=true,idle_timeout.timeout_seconds=3600" in idle.fix
@@ -151,8 +165,11 @@ def test_alb_idle_timeout_lives_in_load_balancer_attributes() -> None:
 
 def test_alb_nonexistent_annotation_and_certificate_arn_tls() -> None:
     key = "alb.ingress.kubernetes.io/"
-    obj = ingress("alb", {f"{key}connection-idle-timeout": "3600",
-                          f"{key}certificate-arn": "arn:aws:acm:x"}, tls=False)  # fmt: skip
+    obj = ingress(
+        "alb",
+        {f"{key}connection-idle-timeout": "3600", f"{key}certificate-arn": "arn:aws:acm:x"},
+        tls=False,
+    )
     found = rules(obj)
     assert "aws-alb.unknown-annotation" in found
     assert "aws-alb.https-redirect" in found
@@ -167,10 +184,12 @@ def test_gke_backend_config_timeout_through_the_service() -> None:
     attached = service("chat", {"cloud.google.com/backend-config": '{"default": "ws"}'})
     short = {"kind": "BackendConfig", "spec": {"timeoutSec": 30}}
     long = {"kind": "BackendConfig", "spec": {"timeoutSec": 86400}}
-    with_short = Related(services={("prod", "chat"): attached},
-                         backend_configs={("prod", "ws"): short})  # fmt: skip
-    with_long = Related(services={("prod", "chat"): attached},
-                        backend_configs={("prod", "ws"): long})  # fmt: skip
+    with_short = Related(
+        services={("prod", "chat"): attached}, backend_configs={("prod", "ws"): short}
+    )
+    with_long = Related(
+        services={("prod", "chat"): attached}, backend_configs={("prod", "ws"): long}
+    )
     short_finding = next(
         f for f in audit_ingress(obj, with_short).findings if f.rule == "gke.backend-timeout"
     )
@@ -207,8 +226,9 @@ def test_kong_timeouts_are_read_from_the_service_in_milliseconds() -> None:
     obj = ingress("kong", {**redirect, "konghq.com/read-timeout": "3600000"})
     found = rules(obj, Related(services={("prod", "chat"): service("chat", {})}))
     assert {"kong.timeout-on-ingress", "kong.read-timeout", "kong.write-timeout"} <= found
-    good = service("chat", {"konghq.com/read-timeout": "3600000",
-                            "konghq.com/write-timeout": "3600000"})  # fmt: skip
+    good = service(
+        "chat", {"konghq.com/read-timeout": "3600000", "konghq.com/write-timeout": "3600000"}
+    )
     assert rules(ingress("kong", redirect), Related(services={("prod", "chat"): good})) == set()
 
 
@@ -229,8 +249,11 @@ def test_traefik_gets_an_info_and_foreign_nginx_annotations_are_flagged() -> Non
 
 
 def test_ingress_class_object_decides_the_controller() -> None:
-    ingress_class = {"kind": "IngressClass", "metadata": {"name": "internal"},
-                     "spec": {"controller": "projectcontour.io/ingress-controller"}}  # fmt: skip
+    ingress_class = {
+        "kind": "IngressClass",
+        "metadata": {"name": "internal"},
+        "spec": {"controller": "projectcontour.io/ingress-controller"},
+    }
     audit = audit_ingress(ingress("internal"), Related(ingress_classes={"internal": ingress_class}))
     assert audit.controller == "contour"
     assert "IngressClass internal" in audit.detected_by
@@ -242,8 +265,9 @@ def test_unknown_controller_runs_generic_rules_only() -> None:
 
 
 def test_explicit_websocket_paths_annotation_narrows_the_paths() -> None:
-    obj = ingress("contour", {"wsaudit.io/websocket-paths": "/live"},
-                  paths=(("/", "web"), ("/live", "feed")))  # fmt: skip
+    obj = ingress(
+        "contour", {"wsaudit.io/websocket-paths": "/live"}, paths=(("/", "web"), ("/live", "feed"))
+    )
     error = next(f for f in audit_ingress(obj).findings if f.rule == "contour.websocket-routes")
     assert "/live" in error.message and "path /," not in error.message
 
@@ -256,15 +280,23 @@ def test_malformed_ingress_is_a_manifest_error_naming_the_field() -> None:
 
 
 annotation_keys = st.one_of(
-    st.sampled_from([
-        f"{NGINX}proxy-read-timeout", f"{NGINX}proxy-http-version", f"{NGINX}server-snippet",
-        "nginx.org/websocket-services", "alb.ingress.kubernetes.io/load-balancer-attributes",
-        "haproxy-ingress.github.io/timeout-tunnel", "projectcontour.io/websocket-routes",
-        "konghq.com/read-timeout", "appgw.ingress.kubernetes.io/request-timeout",
-        "wsaudit.io/websocket-paths", "kubernetes.io/ingress.class",
-    ]),
+    st.sampled_from(
+        [
+            f"{NGINX}proxy-read-timeout",
+            f"{NGINX}proxy-http-version",
+            f"{NGINX}server-snippet",
+            "nginx.org/websocket-services",
+            "alb.ingress.kubernetes.io/load-balancer-attributes",
+            "haproxy-ingress.github.io/timeout-tunnel",
+            "projectcontour.io/websocket-routes",
+            "konghq.com/read-timeout",
+            "appgw.ingress.kubernetes.io/request-timeout",
+            "wsaudit.io/websocket-paths",
+            "kubernetes.io/ingress.class",
+        ]
+    ),
     st.text(max_size=40),
-)  # fmt: skip
+)
 
 
 @given(

@@ -15,8 +15,9 @@ ALLOWED = "https://app.example.com"
 def answered(
     origin: str | None, status: int, body: bytes = b"", **headers: str
 ) -> HandshakeOutcome:
-    return HandshakeOutcome(origin=origin, status=status, body_hint=body, headers=headers,
-                            accept_valid=status == 101)  # fmt: skip
+    return HandshakeOutcome(
+        origin=origin, status=status, body_hint=body, headers=headers, accept_valid=status == 101
+    )
 
 
 def failed(failure: Failure, detail: str = "x", phase: str = "handshake") -> HandshakeOutcome:
@@ -118,9 +119,11 @@ def test_refusal_proves_nothing_when_the_allowed_origin_is_refused_too() -> None
 
 def test_untried_origin_is_skipped() -> None:
     check = origin_check(
-        "origin.null", [(case("origin.null", "null"), None)],
-        allowed_upgraded=True, require_origin_header=False,
-    )  # fmt: skip
+        "origin.null",
+        [(case("origin.null", "null"), None)],
+        allowed_upgraded=True,
+        require_origin_header=False,
+    )
     assert check.status is CheckStatus.SKIP
 
 

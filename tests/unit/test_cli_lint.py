@@ -33,25 +33,57 @@ def findings(*args: str) -> tuple[int, dict[str, list[str]]]:
 @pytest.mark.parametrize(
     ("fixture", "expected"),
     [
-        ("ingress-nginx.yaml", {"prod/chat": {"ingress-nginx.proxy-http-version",
-                                              "ingress-nginx.proxy-read-timeout-invalid",
-                                              "ingress-nginx.proxy-send-timeout",
-                                              "ingress-nginx.retired"}}),
+        (
+            "ingress-nginx.yaml",
+            {
+                "prod/chat": {
+                    "ingress-nginx.proxy-http-version",
+                    "ingress-nginx.proxy-read-timeout-invalid",
+                    "ingress-nginx.proxy-send-timeout",
+                    "ingress-nginx.retired",
+                }
+            },
+        ),
         ("nginx-inc.yaml", {"prod/cafe": {"nginx-inc.websocket-services"}}),
-        ("aws-alb.yaml", {"prod/live": {"aws-alb.idle-timeout", "aws-alb.unknown-annotation",
-                                        "aws-alb.https-redirect"}}),
+        (
+            "aws-alb.yaml",
+            {
+                "prod/live": {
+                    "aws-alb.idle-timeout",
+                    "aws-alb.unknown-annotation",
+                    "aws-alb.https-redirect",
+                }
+            },
+        ),
         ("gke.yaml", {"prod/game": {"gke.backend-timeout"}}),
-        ("haproxy.yaml", {"prod/feed": {"haproxy-ingress.timeout-tunnel"},
-                          "prod/quotes": {"haproxy-tech.timeout-tunnel-on-ingress"}}),
+        (
+            "haproxy.yaml",
+            {
+                "prod/feed": {"haproxy-ingress.timeout-tunnel"},
+                "prod/quotes": {"haproxy-tech.timeout-tunnel-on-ingress"},
+            },
+        ),
         ("contour.yaml", {"prod/notify": {"contour.websocket-routes"}}),
-        ("kong.yaml", {"prod/stream": {"kong.timeout-on-ingress", "kong.read-timeout",
-                                       "kong.write-timeout"}}),
-        ("azure.yaml", {"prod/board": {"azure-agic.request-timeout", "azure-agic.https-redirect",
-                                       "ingress.tls-missing"}}),
-        ("traefik.yaml", {"prod/ticker": {"traefik.entrypoint-timeouts",
-                                          "ingress.foreign-annotation"}}),
+        (
+            "kong.yaml",
+            {"prod/stream": {"kong.timeout-on-ingress", "kong.read-timeout", "kong.write-timeout"}},
+        ),
+        (
+            "azure.yaml",
+            {
+                "prod/board": {
+                    "azure-agic.request-timeout",
+                    "azure-agic.https-redirect",
+                    "ingress.tls-missing",
+                }
+            },
+        ),
+        (
+            "traefik.yaml",
+            {"prod/ticker": {"traefik.entrypoint-timeouts", "ingress.foreign-annotation"}},
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_controller_sample_gets_its_findings(
     fixture: str, expected: dict[str, set[str]]
 ) -> None:

@@ -17,8 +17,14 @@ P, F, W, S = CheckStatus.PASS, CheckStatus.FAIL, CheckStatus.WARN, CheckStatus.S
 
 
 def result(cause: str | None = None, **statuses: CheckStatus) -> ProbeResult:
-    base = {"tls.scheme": P, "tls.certificate": P, "tls.expiry": P, "handshake": P,
-            "origin.foreign": P, "origin.null": P}  # fmt: skip
+    base = {
+        "tls.scheme": P,
+        "tls.certificate": P,
+        "tls.expiry": P,
+        "handshake": P,
+        "origin.foreign": P,
+        "origin.null": P,
+    }
     base.update({key.replace("_", "."): value for key, value in statuses.items()})
     checks = [Check(i, s, f"{i} is {s.value}") for i, s in base.items()]
     return ProbeResult(url="wss://a.example/ws", checks=checks, timings={}, cause=cause)
@@ -49,8 +55,9 @@ def test_accepted_foreign_origin_makes_ready_false_with_the_reason() -> None:
 
 
 def test_handshake_cause_becomes_a_camel_case_reason() -> None:
-    verdicts = by_type(result("upgrade-not-forwarded", handshake=F, origin_foreign=S,
-                              origin_null=S))  # fmt: skip
+    verdicts = by_type(
+        result("upgrade-not-forwarded", handshake=F, origin_foreign=S, origin_null=S)
+    )
     assert verdicts["Reachable"] == ("False", "UpgradeNotForwarded")
     assert verdicts["OriginEnforced"] == ("Unknown", "NotJudged")
     assert verdicts["Ready"] == ("False", "UpgradeNotForwarded")

@@ -17,8 +17,7 @@ def test_every_rule_fired_by_the_samples_is_documented() -> None:
     text = (ROOT / "docs" / "rules.md").read_text()
     documented_generic = ("-invalid", ".unknown-annotation")
     missing = [
-        rule for rule in fired
-        if f"`{rule}`" not in text and not rule.endswith(documented_generic)
-    ]  # fmt: skip
+        rule for rule in fired if f"`{rule}`" not in text and not rule.endswith(documented_generic)
+    ]
     assert len(fired) >= 20
     assert not missing, f"document these rules in docs/rules.md: {missing}"

@@ -31,10 +31,18 @@ def test_each_controller_format(value: object, fmt: Format, seconds: float) -> N
 
 @pytest.mark.parametrize(
     ("value", "fmt"),
-    [("60s", Format.SECONDS), ("1h", Format.MILLISECONDS), ("", Format.NGINX),
-     ("abc", Format.NGINX), ("1x", Format.HAPROXY), ("-5", Format.SECONDS),
-     (True, Format.SECONDS), (None, Format.NGINX), ("1h 2", Format.NGINX)],
-)  # fmt: skip
+    [
+        ("60s", Format.SECONDS),
+        ("1h", Format.MILLISECONDS),
+        ("", Format.NGINX),
+        ("abc", Format.NGINX),
+        ("1x", Format.HAPROXY),
+        ("-5", Format.SECONDS),
+        (True, Format.SECONDS),
+        (None, Format.NGINX),
+        ("1h 2", Format.NGINX),
+    ],
+)
 def test_garbage_is_refused_with_the_expected_format(value: object, fmt: Format) -> None:
     with pytest.raises(DurationError, match=re.escape(fmt.value)):
         parse_duration(value, fmt)

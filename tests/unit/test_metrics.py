@@ -55,8 +55,10 @@ def test_ingress_findings_are_counted_and_stale_rules_removed() -> None:
     info = Finding("ingress-nginx.retired", Severity.INFO, "prod/chat", "", "")
     metrics.record_findings("prod", "chat", [warn, info])
     text = exposition(metrics)
-    assert ('wsaudit_ingress_findings{ingress="chat",namespace="prod",'
-            'rule="ingress-nginx.proxy-read-timeout",severity="warning"} 1.0') in text  # fmt: skip
+    assert (
+        'wsaudit_ingress_findings{ingress="chat",namespace="prod",'
+        'rule="ingress-nginx.proxy-read-timeout",severity="warning"} 1.0'
+    ) in text
     metrics.record_findings("prod", "chat", [info])
     assert "proxy-read-timeout" not in exposition(metrics)
     metrics.forget_ingress("prod", "chat")

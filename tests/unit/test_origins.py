@@ -65,8 +65,11 @@ def test_fixed_cases_come_first_and_bypass_can_be_turned_off() -> None:
         [parse_origin("https://a.example")], [parse_origin("https://b.example")], False
     )
     assert [c.check_id for c in cases] == [
-        "origin.foreign", "origin.null", "origin.missing", "origin.rejected",
-    ]  # fmt: skip
+        "origin.foreign",
+        "origin.null",
+        "origin.missing",
+        "origin.rejected",
+    ]
     assert cases[2].origin is None
 
 

@@ -28,9 +28,12 @@ from wsaudit.settings import settings_from
     ],
 )
 def test_invalid_settings_exit_2_naming_flag_and_twin(
-    args: list[str], env: dict[str, str], message: str,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+    args: list[str],
+    env: dict[str, str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert main(["run", *args], io.StringIO()) == 2

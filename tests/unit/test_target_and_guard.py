@@ -88,11 +88,21 @@ def test_literal_addresses_decode_legacy_spellings(host: str, expected: str | No
 @pytest.mark.parametrize(
     "address",
     [
-        "127.0.0.1", "127.8.9.10", "::1", "169.254.169.254", "fe80::1", "0.0.0.0", "::",
-        "::ffff:169.254.169.254", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe", "fd00:ec2::254",
-        "100.100.100.200", "224.0.0.1",
+        "127.0.0.1",
+        "127.8.9.10",
+        "::1",
+        "169.254.169.254",
+        "fe80::1",
+        "0.0.0.0",
+        "::",
+        "::ffff:169.254.169.254",
+        "::ffff:127.0.0.1",
+        "64:ff9b::a9fe:a9fe",
+        "fd00:ec2::254",
+        "100.100.100.200",
+        "224.0.0.1",
     ],
-)  # fmt: skip
+)
 def test_default_guard_refuses_node_and_metadata_addresses(address: str) -> None:
     assert AddressGuard().refusal(ipaddress.ip_address(address)) is not None
 

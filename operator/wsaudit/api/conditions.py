@@ -15,8 +15,12 @@ from ..probe import Check, CheckStatus, ProbeResult
 from .models import Condition, ConditionStatus
 
 READY, REACHABLE, SECURE, ORIGIN_ENFORCED, INGRESS_CONFIGURED = (
-    "Ready", "Reachable", "Secure", "OriginEnforced", "IngressConfigured",
-)  # fmt: skip
+    "Ready",
+    "Reachable",
+    "Secure",
+    "OriginEnforced",
+    "IngressConfigured",
+)
 ORDER = (READY, REACHABLE, ORIGIN_ENFORCED, SECURE, INGRESS_CONFIGURED)
 
 
@@ -51,8 +55,11 @@ def secure(result: ProbeResult) -> Verdict:
     tls = [c for c in result.checks if c.id.startswith("tls.")]
     failed = _first(tls, CheckStatus.FAIL)
     if failed is not None:
-        reason = {"tls.scheme": "InsecureScheme", "tls.certificate": "CertificateInvalid",
-                  "tls.expiry": "CertificateExpiring"}[failed.id]  # fmt: skip
+        reason = {
+            "tls.scheme": "InsecureScheme",
+            "tls.certificate": "CertificateInvalid",
+            "tls.expiry": "CertificateExpiring",
+        }[failed.id]
         return Verdict(SECURE, "False", reason, failed.message)
     warned = _first(tls, CheckStatus.WARN)
     if warned is not None:
@@ -73,30 +80,37 @@ def origin_enforced(result: ProbeResult) -> Verdict:
     if failed:
         ids = ", ".join(c.id for c in failed)
         return Verdict(
-            ORIGIN_ENFORCED, "False", "UntrustedOriginAccepted",
+            ORIGIN_ENFORCED,
+            "False",
+            "UntrustedOriginAccepted",
             f"{len(failed)} untrusted Origin case(s) accepted ({ids}): {failed[0].message}",
-        )  # fmt: skip
+        )
     if origin and all(c.status is CheckStatus.SKIP for c in origin):
         return Verdict(ORIGIN_ENFORCED, "Unknown", "NotJudged", origin[0].message)
     warned = [c.id for c in origin if c.status is CheckStatus.WARN]
     note = f" (warnings: {', '.join(warned)})" if warned else ""
     return Verdict(
-        ORIGIN_ENFORCED, "True", "UntrustedOriginsRefused",
+        ORIGIN_ENFORCED,
+        "True",
+        "UntrustedOriginsRefused",
         f"every untrusted Origin was refused{note}",
-    )  # fmt: skip
+    )
 
 
 def ingress_configured(findings: Sequence[Finding] | None, ingress: str) -> Verdict:
     """None means the Ingress was referenced but not found."""
     if findings is None:
         return Verdict(
-            INGRESS_CONFIGURED, "False", "IngressNotFound",
+            INGRESS_CONFIGURED,
+            "False",
+            "IngressNotFound",
             f"Ingress {ingress} does not exist (or is not visible to wsaudit)",
-        )  # fmt: skip
+        )
     problems = [f for f in findings if f.severity >= Severity.WARNING]
     if not problems:
-        return Verdict(INGRESS_CONFIGURED, "True", "IngressReady",
-                       f"Ingress {ingress} is WebSocket-ready")  # fmt: skip
+        return Verdict(
+            INGRESS_CONFIGURED, "True", "IngressReady", f"Ingress {ingress} is WebSocket-ready"
+        )
     rules = ", ".join(f.rule for f in problems)
     reason = (
         "IngressMisconfigured"
@@ -108,9 +122,11 @@ def ingress_configured(findings: Sequence[Finding] | None, ingress: str) -> Verd
         )
     )
     return Verdict(
-        INGRESS_CONFIGURED, "False", reason,
+        INGRESS_CONFIGURED,
+        "False",
+        reason,
         f"Ingress {ingress}: {rules}: {problems[0].message}; fix: {problems[0].fix}",
-    )  # fmt: skip
+    )
 
 
 # A ws:// endpoint whose spec says TLS is not required is reported (Secure=False) but does not

@@ -24,11 +24,27 @@ from .models import (
 )
 
 _KEPT = {
-    "type", "description", "default", "enum", "pattern", "minimum", "maximum",
-    "minLength", "maxLength", "minItems", "maxItems", "format", "items", "properties",
-    "required", "x-kubernetes-validations", "x-kubernetes-preserve-unknown-fields",
-    "x-kubernetes-list-type", "x-kubernetes-list-map-keys", "additionalProperties",
-}  # fmt: skip
+    "type",
+    "description",
+    "default",
+    "enum",
+    "pattern",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "format",
+    "items",
+    "properties",
+    "required",
+    "x-kubernetes-validations",
+    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
+    "additionalProperties",
+}
 
 
 def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:

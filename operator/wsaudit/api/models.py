@@ -49,9 +49,11 @@ class SecretKeyRef(_Model):
         max_length=253,
     )
     key: str = Field(
-        description="Key within the Secret.", min_length=1, max_length=253,
+        description="Key within the Secret.",
+        min_length=1,
+        max_length=253,
         pattern=r"^[-._a-zA-Z0-9]+$",
-    )  # fmt: skip
+    )
 
 
 class Origins(_Model):
@@ -111,8 +113,11 @@ class Tls(_Model):
 class IngressRef(_Model):
     """The Ingress that serves this endpoint; its audit becomes IngressConfigured."""
 
-    name: str = Field(description="Name of the Ingress, in the same namespace.",
-                      pattern=NAME_PATTERN, max_length=253)  # fmt: skip
+    name: str = Field(
+        description="Name of the Ingress, in the same namespace.",
+        pattern=NAME_PATTERN,
+        max_length=253,
+    )
 
 
 class Auth(_Model):
@@ -126,11 +131,15 @@ class Auth(_Model):
 
 
 class Header(_Model):
-    name: str = Field(description="Header name (not Host, Origin, Cookie, Upgrade, "
-                      "Connection or Sec-WebSocket-*).", pattern=TOKEN_PATTERN,
-                      max_length=256)  # fmt: skip
-    value: str = Field(description="Header value (no CR or LF).", max_length=4096,
-                       pattern=r"^[^\r\n]*$")  # fmt: skip
+    name: str = Field(
+        description="Header name (not Host, Origin, Cookie, Upgrade, "
+        "Connection or Sec-WebSocket-*).",
+        pattern=TOKEN_PATTERN,
+        max_length=256,
+    )
+    value: str = Field(
+        description="Header value (no CR or LF).", max_length=4096, pattern=r"^[^\r\n]*$"
+    )
 
 
 class WebSocketEndpointSpec(_Model):

@@ -56,8 +56,11 @@ def validation_rules() -> str:
     )
 
 
-_SECTIONS = {"spec": lambda: field_table("spec"), "status": lambda: field_table("status"),
-             "validations": validation_rules}  # fmt: skip
+_SECTIONS = {
+    "spec": lambda: field_table("spec"),
+    "status": lambda: field_table("status"),
+    "validations": validation_rules,
+}
 
 
 def render(document: str) -> str:

@@ -62,9 +62,10 @@ def foreign_annotations(ctx: Context, controller: Controller) -> Iterator[Findin
         ):
             continue
         keys = sorted(
-            key for key in ctx.annotations
+            key
+            for key in ctx.annotations
             if any(key.startswith(prefix) for prefix in other.annotation_prefixes)
-        )  # fmt: skip
+        )
         if keys:
             yield _finding(
                 ctx,

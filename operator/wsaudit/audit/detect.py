@@ -37,9 +37,11 @@ def _by_ingress_class_controller(value: str) -> Controller | None:
 
 def _annotation_score(controller: Controller, annotations: Mapping[str, str]) -> int:
     return sum(
-        1 for key in annotations for prefix in controller.annotation_prefixes
+        1
+        for key in annotations
+        for prefix in controller.annotation_prefixes
         if key.startswith(prefix)
-    )  # fmt: skip
+    )
 
 
 def _best_by_annotations(

@@ -12,8 +12,14 @@ import re
 from dataclasses import dataclass
 
 _UNITS = {
-    "ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "us": 0.000001,
-}  # fmt: skip
+    "ms": 0.001,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 604800,
+    "us": 0.000001,
+}
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(us|ms|s|m|h|d|w)")
 
 

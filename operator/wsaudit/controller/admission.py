@@ -21,9 +21,14 @@ ENDPOINT_WEBHOOK = "validate-websocketendpoint"
 
 
 async def validate_ingress(
-    *, body: kopf.Body, namespace: str | None, name: str | None, memo: Any,
-    warnings: list[str], **indices: Any,
-) -> None:  # fmt: skip
+    *,
+    body: kopf.Body,
+    namespace: str | None,
+    name: str | None,
+    memo: Any,
+    warnings: list[str],
+    **indices: Any,
+) -> None:
     runtime = runtime_of(memo)
     namespace = namespace or "default"
     if not ingresses.serves_websockets(runtime, namespace, name or "", body):
@@ -68,10 +73,18 @@ async def validate_endpoint(*, spec: kopf.Spec, **_: Any) -> None:
 
 def register(registry: kopf.OperatorRegistry) -> None:
     kopf.on.validate(
-        *ingresses.INGRESS, id=INGRESS_WEBHOOK, operations=["CREATE", "UPDATE"],
-        ignore_failures=True, registry=registry,
-    )(validate_ingress)  # fmt: skip
+        *ingresses.INGRESS,
+        id=INGRESS_WEBHOOK,
+        operations=["CREATE", "UPDATE"],
+        ignore_failures=True,
+        registry=registry,
+    )(validate_ingress)
     kopf.on.validate(
-        GROUP, VERSION, PLURAL, id=ENDPOINT_WEBHOOK, operations=["CREATE", "UPDATE"],
-        ignore_failures=True, registry=registry,
-    )(validate_endpoint)  # fmt: skip
+        GROUP,
+        VERSION,
+        PLURAL,
+        id=ENDPOINT_WEBHOOK,
+        operations=["CREATE", "UPDATE"],
+        ignore_failures=True,
+        registry=registry,
+    )(validate_endpoint)

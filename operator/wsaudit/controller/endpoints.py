@@ -129,9 +129,14 @@ def _serving_ingress(
 
 
 def _ingress_verdict(
-    *, runtime: Runtime, namespace: str, name: str, spec: WebSocketEndpointSpec,
-    ingress_index: ingresses.Index, ingress_class_index: ingresses.Index,
-) -> Verdict | None:  # fmt: skip
+    *,
+    runtime: Runtime,
+    namespace: str,
+    name: str,
+    spec: WebSocketEndpointSpec,
+    ingress_index: ingresses.Index,
+    ingress_class_index: ingresses.Index,
+) -> Verdict | None:
     ingress_name, body = _serving_ingress(namespace, spec, ingress_index)
     newly = runtime.refer(namespace, name, ingress_name)
     if ingress_name is None:
@@ -182,10 +187,15 @@ def _post_transitions(body: kopf.Body, changed: list[Verdict]) -> None:
 
 
 async def probe_once(
-    *, runtime: Runtime, body: kopf.Body, namespace: str, name: str,
-    ingress_index: ingresses.Index, ingress_class_index: ingresses.Index,
+    *,
+    runtime: Runtime,
+    body: kopf.Body,
+    namespace: str,
+    name: str,
+    ingress_index: ingresses.Index,
+    ingress_class_index: ingresses.Index,
     logger: kopf.Logger,
-) -> float:  # fmt: skip
+) -> float:
     """One probe and status write; returns the seconds until the next one."""
     generation = body.get("metadata", {}).get("generation")
     previous = [
@@ -204,13 +214,18 @@ async def probe_once(
             async with runtime.probe_slots:
                 result = await probe(config, runtime.guard)
             ingress = _ingress_verdict(
-                runtime=runtime, namespace=namespace, name=name, spec=spec,
-                ingress_index=ingress_index, ingress_class_index=ingress_class_index,
-            )  # fmt: skip
+                runtime=runtime,
+                namespace=namespace,
+                name=name,
+                spec=spec,
+                ingress_index=ingress_index,
+                ingress_class_index=ingress_class_index,
+            )
             verdicts = probe_verdicts(result, ingress)
     except ProbeConfigError as exc:
-        verdicts = blocked_verdicts("InvalidSpec", f"spec.{exc.field}: {exc.reason}",
-                                    [c.type for c in previous])  # fmt: skip
+        verdicts = blocked_verdicts(
+            "InvalidSpec", f"spec.{exc.field}: {exc.reason}", [c.type for c in previous]
+        )
     except Blocked as exc:
         verdicts = blocked_verdicts(exc.reason, str(exc), [c.type for c in previous])
     conditions, changed = settle(verdicts, previous, generation, _now())
@@ -223,19 +238,31 @@ async def probe_once(
     _post_transitions(body, changed)
     if result is not None:
         runtime.metrics.record_probe(
-            namespace, name, result, finished=time.time(),
-            cert_not_after=_cert_not_after(result), interval=interval,
-        )  # fmt: skip
-        logger.info(f"probed {result.url}: {'failed' if result.failed else 'ok'}"
-                    f"{f' ({result.cause})' if result.cause else ''}")  # fmt: skip
+            namespace,
+            name,
+            result,
+            finished=time.time(),
+            cert_not_after=_cert_not_after(result),
+            interval=interval,
+        )
+        logger.info(
+            f"probed {result.url}: {'failed' if result.failed else 'ok'}"
+            f"{f' ({result.cause})' if result.cause else ''}"
+        )
     return interval
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
 async def probe_loop(
-    *, body: kopf.Body, namespace: str | None, name: str, stopped: kopf.DaemonStopped, memo: Any,
-    logger: kopf.Logger, **indices: Any,
-) -> None:  # fmt: skip
+    *,
+    body: kopf.Body,
+    namespace: str | None,
+    name: str,
+    stopped: kopf.DaemonStopped,
+    memo: Any,
+    logger: kopf.Logger,
+    **indices: Any,
+) -> None:
     runtime = runtime_of(memo)
     namespace = namespace or "default"
     wake = runtime.wakeup(namespace, name)
@@ -244,10 +271,14 @@ async def probe_loop(
         while not stopped:
             try:
                 interval = await probe_once(
-                    runtime=runtime, body=body, namespace=namespace, name=name,
+                    runtime=runtime,
+                    body=body,
+                    namespace=namespace,
+                    name=name,
                     ingress_index=indices["ingress_index"],
-                    ingress_class_index=indices["ingress_class_index"], logger=logger,
-                )  # fmt: skip
+                    ingress_class_index=indices["ingress_class_index"],
+                    logger=logger,
+                )
             except (ApiException, OSError, HTTPError) as exc:
                 logger.warning(f"status not written, retrying soon: {exc}")
                 interval = 5.0
@@ -269,9 +300,14 @@ def _first_delay(body: Mapping[str, Any]) -> float:
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def endpoint_changed(
-    *, event: kopf.RawEvent, body: kopf.Body, namespace: str | None, name: str, memo: Any,
+    *,
+    event: kopf.RawEvent,
+    body: kopf.Body,
+    namespace: str | None,
+    name: str,
+    memo: Any,
     **_: Any,
-) -> None:  # fmt: skip
+) -> None:
     """A new generation (spec edit) is probed at once instead of at the next interval."""
     observed = (body.get("status") or {}).get("observedGeneration")
     if event["type"] == "MODIFIED" and body.get("metadata", {}).get("generation") != observed:

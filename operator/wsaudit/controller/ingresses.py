@@ -70,8 +70,12 @@ def publish(runtime: Runtime, body: Mapping[str, Any], result: IngressAudit) -> 
             message=_summary(problems),
         )
     else:
-        kopf.event(cast(kopf.Body, body), type="Normal", reason="WebSocketReady",
-                   message="wsaudit found no WebSocket problem in this Ingress")  # fmt: skip
+        kopf.event(
+            cast(kopf.Body, body),
+            type="Normal",
+            reason="WebSocketReady",
+            message="wsaudit found no WebSocket problem in this Ingress",
+        )
 
 
 def _summary(findings: list[Finding]) -> str:

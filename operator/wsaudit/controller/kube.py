@@ -37,9 +37,14 @@ class KubeApi:
         """Merge-patches the status subresource (conditions are replaced as a whole list)."""
         await asyncio.to_thread(
             self._custom.patch_namespaced_custom_object_status,
-            GROUP, VERSION, namespace, PLURAL, name, {"status": status},
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            {"status": status},
             _request_timeout=10,
-        )  # fmt: skip
+        )
 
     async def ensure_peering(self, name: str, namespaces: tuple[str, ...]) -> None:
         """Creates the kopf peering object(s) if missing, so that replicas can elect one."""
@@ -53,13 +58,22 @@ class KubeApi:
                 if namespace is None:
                     await asyncio.to_thread(
                         self._custom.create_cluster_custom_object,
-                        "kopf.dev", "v1", "clusterkopfpeerings", body, _request_timeout=10,
-                    )  # fmt: skip
+                        "kopf.dev",
+                        "v1",
+                        "clusterkopfpeerings",
+                        body,
+                        _request_timeout=10,
+                    )
                 else:
                     await asyncio.to_thread(
                         self._custom.create_namespaced_custom_object,
-                        "kopf.dev", "v1", namespace, "kopfpeerings", body, _request_timeout=10,
-                    )  # fmt: skip
+                        "kopf.dev",
+                        "v1",
+                        namespace,
+                        "kopfpeerings",
+                        body,
+                        _request_timeout=10,
+                    )
             except ApiException as exc:
                 if exc.status != 409:  # 409: it exists already
                     raise

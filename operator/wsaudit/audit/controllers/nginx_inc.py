@@ -29,11 +29,21 @@ def _as_nginx_time(seconds: float) -> str:
 
 
 TIMEOUTS = (
-    Timeout("proxy-read-timeout", f"{PREFIX}proxy-read-timeout", Format.NGINX, 60,
-            fix_format=_as_nginx_time),
-    Timeout("proxy-send-timeout", f"{PREFIX}proxy-send-timeout", Format.NGINX, 60,
-            fix_format=_as_nginx_time),
-)  # fmt: skip
+    Timeout(
+        "proxy-read-timeout",
+        f"{PREFIX}proxy-read-timeout",
+        Format.NGINX,
+        60,
+        fix_format=_as_nginx_time,
+    ),
+    Timeout(
+        "proxy-send-timeout",
+        f"{PREFIX}proxy-send-timeout",
+        Format.NGINX,
+        60,
+        fix_format=_as_nginx_time,
+    ),
+)
 
 
 def websocket_services(ctx: Context) -> Iterator[Finding]:
