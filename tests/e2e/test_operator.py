@@ -162,6 +162,17 @@ def test_ingress_findings_become_ingress_configured_and_follow_a_fix(
     wait_condition(cluster, namespace, "chat", "Ready", "True", timeout=15)
 
 
+def test_an_ingress_serving_the_url_is_found_without_a_reference(
+    cluster: Cluster, namespace: str, operator: OperatorProcess
+) -> None:
+    apply(cluster, namespace, nginx_ingress("60"))
+    # The host does not resolve here: the probe fails, the Ingress is still audited.
+    apply(cluster, namespace, endpoint("matched", "wss://chat.example.com/ws/room"))
+    found = wait_condition(cluster, namespace, "matched", "IngressConfigured", "False")
+    assert f"Ingress {namespace}/chat" in str(found["message"])
+    assert status_of(cluster, namespace, "matched", "Reachable")[0] == "False"
+
+
 def test_missing_secret_is_a_condition_and_others_keep_being_served(
     cluster: Cluster, namespace: str, operator: OperatorProcess, servers: BackgroundServers
 ) -> None:

@@ -12,9 +12,10 @@ HACK = ROOT / "hack"
 
 
 def binaries_dir() -> Path:
-    """Builds (or reuses) the Go-built binaries and returns their directory."""
+    """Builds (or reuses) the Go-built binaries and returns their directory; the build's
+    progress lines go to stderr, so a cold build is visible."""
     done = subprocess.run(
-        ["bash", str(HACK / "build-binaries.sh")], check=True, capture_output=True, text=True
+        ["bash", str(HACK / "build-binaries.sh")], check=True, stdout=subprocess.PIPE, text=True
     )
     return Path(done.stdout.strip())
 
