@@ -180,9 +180,14 @@ def test_missing_secret_is_a_condition_and_others_keep_being_served(
     auth = {"tokenSecretRef": {"name": "chat-token", "key": "token"}}
     apply(cluster, namespace, endpoint("secret", server.url(), auth=auth))
     apply(cluster, namespace, endpoint("fine", server.url(), tls={"required": False}))
+    forged = [{"name": "Origin", "value": "https://evil.example"}]
+    apply(cluster, namespace, endpoint("forged", server.url(), headers=forged))
     found = wait_condition(cluster, namespace, "secret", "Ready", "False", reason="SecretNotFound")
     assert f"Secret {namespace}/chat-token does not exist" in str(found["message"])
     wait_condition(cluster, namespace, "fine", "Ready", "True")
+    # Without the webhook the schema lets this through; the operator refuses to probe it.
+    invalid = wait_condition(cluster, namespace, "forged", "Ready", "False", reason="InvalidSpec")
+    assert "spec.headers: Origin is set by the prober itself" in str(invalid["message"])
 
     cluster.kubectl(
         "-n", namespace, "create", "secret", "generic", "chat-token", "--from-literal=token=t0k3n"

@@ -68,6 +68,23 @@ async def test_redirect_is_not_followed_and_the_location_is_named() -> None:
     assert "https://elsewhere.example/ws" in result.check("handshake").message  # type: ignore[union-attr]
 
 
+async def test_wrong_accept_from_a_middlebox_is_named() -> None:
+    async def wrong_accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: bm90LXJpZ2h0\r\n\r\n"
+        )
+        await writer.drain()
+
+    async with tcp_server(wrong_accept) as server:
+        result = await probe(ProbeConfig(url=server.url(), allowed_origins=(ALLOWED,)), GUARD)
+    assert result.cause == "bad-accept"
+    assert "Sec-WebSocket-Accept" in result.check("handshake").message  # type: ignore[union-attr]
+    # A broken handshake proves nothing about origin policy.
+    assert result.check("origin.foreign").status is CheckStatus.SKIP  # type: ignore[union-attr]
+
+
 async def test_response_bodies_never_reach_the_result() -> None:
     secret = b"internal-stack-trace-secret"
     async with tcp_server(plain_http(403, secret)) as server:
