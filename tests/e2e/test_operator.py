@@ -173,6 +173,30 @@ def test_an_ingress_serving_the_url_is_found_without_a_reference(
     assert status_of(cluster, namespace, "matched", "Reachable")[0] == "False"
 
 
+def test_kong_timeouts_are_read_from_the_backend_service(
+    cluster: Cluster, namespace: str, operator: OperatorProcess, servers: BackgroundServers
+) -> None:
+    server = servers.start(websocket_server("strict"))
+    kong = manifests.nginx_ingress("chat", {"konghq.com/https-redirect-status-code": "301"})
+    kong["spec"]["ingressClassName"] = "kong"
+    apply(cluster, namespace, json.dumps(kong))
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "chat", "annotations": {"konghq.com/read-timeout": "60000"}},
+        "spec": {"ports": [{"port": 80}]},
+    }
+    apply(cluster, namespace, json.dumps(service))
+    apply(
+        cluster,
+        namespace,
+        endpoint("chat", server.url(), tls={"required": False}, ingressRef={"name": "chat"}),
+    )
+    found = wait_condition(cluster, namespace, "chat", "IngressConfigured", "False")
+    assert "kong.read-timeout" in str(found["message"])
+    assert "on Service chat" in str(found["message"])
+
+
 def test_missing_secret_is_a_condition_and_others_keep_being_served(
     cluster: Cluster, namespace: str, operator: OperatorProcess, servers: BackgroundServers
 ) -> None:

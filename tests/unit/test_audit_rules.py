@@ -311,3 +311,23 @@ def test_any_annotation_map_is_judged_never_raises(
         assert finding.rule.count(".") >= 1
         assert finding.message and finding.fix
         assert finding.object == "prod/chat"
+
+
+def test_controllers_name_the_objects_the_operator_must_fetch() -> None:
+    from wsaudit.audit import BY_ID, ObjectRef, ingress_view
+
+    view = ingress_view(ingress("gce"))
+    needs = BY_ID["gke"].needs
+    assert needs is not None
+    assert needs(view, Related()) == [ObjectRef("Service", "prod", "chat")]
+    attached = service("chat", {"cloud.google.com/backend-config": '{"default": "ws"}'})
+    with_service = Related().with_objects({ObjectRef("Service", "prod", "chat"): attached})
+    assert needs(view, with_service) == [ObjectRef("BackendConfig", "prod", "ws")]
+    config = {"kind": "BackendConfig", "spec": {"timeoutSec": 30}}
+    complete = with_service.with_objects({ObjectRef("BackendConfig", "prod", "ws"): config})
+    assert needs(view, complete) == []
+    assert "gke.backend-timeout" in rules(ingress("gce"), complete)
+    kong = BY_ID["kong"].needs
+    assert kong is not None
+    assert kong(ingress_view(ingress("kong")), Related()) == [ObjectRef("Service", "prod", "chat")]
+    assert BY_ID["ingress-nginx"].needs is None

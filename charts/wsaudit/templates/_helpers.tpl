@@ -58,4 +58,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
+# Read-only: GKE and Kong rules read timeouts from the backend Service (and BackendConfig).
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get]
+- apiGroups: [cloud.google.com]
+  resources: [backendconfigs]
+  verbs: [get]
 {{- end -}}

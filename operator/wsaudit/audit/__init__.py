@@ -4,9 +4,19 @@ A new controller is one module in controllers/ (its rules and how to recognise i
 line in registry.py.
 """
 
+from .detect import detect
 from .engine import IngressAudit, audit_ingress
 from .manifests import Document, InputError, audit_documents, parse_stream
-from .model import AuditSettings, Finding, IngressView, ManifestError, Related, Severity
+from .model import (
+    AuditSettings,
+    Finding,
+    IngressView,
+    ManifestError,
+    ObjectRef,
+    Related,
+    Severity,
+    ingress_view,
+)
 from .registry import BY_ID, CONTROLLERS
 
 __all__ = [
@@ -19,9 +29,12 @@ __all__ = [
     "IngressView",
     "InputError",
     "ManifestError",
+    "ObjectRef",
     "Related",
     "Severity",
     "audit_documents",
     "audit_ingress",
+    "detect",
+    "ingress_view",
     "parse_stream",
 ]

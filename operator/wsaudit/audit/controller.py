@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .durations import DurationError, Format, human, parse_duration
-from .model import AuditSettings, Finding, IngressView, Related, Severity
+from .model import AuditSettings, Finding, IngressView, ObjectRef, Related, Severity
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class Controller:
     tls_annotations: tuple[str, ...] = ()
     # Annotation keys people write that this controller does not read, with what to use.
     known_mistakes: Mapping[str, str] = field(default_factory=dict)
+    # Objects beside the Ingress its rules read (given what is already known), so that the
+    # operator can fetch them; `wsaudit lint` gets them from its input instead.
+    needs: Callable[[IngressView, Related], list[ObjectRef]] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,15 @@ def check_timeout(
 
 def services_of_websocket_paths(ingress: IngressView) -> list[str]:
     return sorted({b.service for b in ingress.websocket_backends() if b.service})
+
+
+def unseen_services(ingress: IngressView, related: Related) -> list[ObjectRef]:
+    """The Services of the WebSocket paths that are not known yet."""
+    return [
+        ObjectRef("Service", ingress.namespace, name)
+        for name in services_of_websocket_paths(ingress)
+        if (ingress.namespace, name) not in related.services
+    ]
 
 
 def split_list(value: str | None) -> set[str]:

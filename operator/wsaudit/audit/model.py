@@ -167,6 +167,15 @@ def ingress_view(obj: Mapping[str, Any], default_namespace: str = "default") -> 
 
 
 @dataclass(frozen=True)
+class ObjectRef:
+    """An object beside the Ingress that a controller's rules read."""
+
+    kind: str  # "Service" or "BackendConfig"
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Related:
     """Objects beside the Ingress that some controllers read settings from.
 
@@ -177,6 +186,15 @@ class Related:
     services: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     backend_configs: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     ingress_classes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def with_objects(self, objects: Mapping[ObjectRef, Mapping[str, Any]]) -> Related:
+        """A copy that also holds `objects` (as the operator fetches them)."""
+        services = dict(self.services)
+        backend_configs = dict(self.backend_configs)
+        for ref, obj in objects.items():
+            target = services if ref.kind == "Service" else backend_configs
+            target[(ref.namespace, ref.name)] = obj
+        return Related(services, backend_configs, self.ingress_classes)
 
     def service_annotations(self, namespace: str, name: str | None) -> dict[str, str] | None:
         service = self.services.get((namespace, name or ""))

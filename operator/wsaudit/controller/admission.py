@@ -33,7 +33,7 @@ async def validate_ingress(
     namespace = namespace or "default"
     if not ingresses.serves_websockets(runtime, namespace, name or "", body):
         return
-    result = ingresses.audit(runtime, body, indices["ingress_class_index"])
+    result = await ingresses.audit(runtime, body, indices["ingress_class_index"])
     if result is None:
         return
     problems = [f for f in result.findings if f.severity >= Severity.WARNING]

@@ -128,7 +128,7 @@ def _serving_ingress(
     return (best[1], best[2]) if best else (None, None)
 
 
-def _ingress_verdict(
+async def _ingress_verdict(
     *,
     runtime: Runtime,
     namespace: str,
@@ -143,7 +143,7 @@ def _ingress_verdict(
         return None
     if body is None:
         return ingress_configured(None, f"{namespace}/{ingress_name}")
-    result = ingresses.audit(runtime, body, ingress_class_index)
+    result = await ingresses.audit(runtime, body, ingress_class_index)
     if result is None:
         return None
     if newly:
@@ -213,7 +213,7 @@ async def probe_once(
             config = await _probe_config(runtime, namespace, spec)
             async with runtime.probe_slots:
                 result = await probe(config, runtime.guard)
-            ingress = _ingress_verdict(
+            ingress = await _ingress_verdict(
                 runtime=runtime,
                 namespace=namespace,
                 name=name,

@@ -9,7 +9,16 @@ from typing import Any, cast
 
 import kopf
 
-from ..audit import Finding, IngressAudit, ManifestError, Related, Severity, audit_ingress
+from ..audit import (
+    Finding,
+    IngressAudit,
+    ManifestError,
+    Related,
+    Severity,
+    audit_ingress,
+    detect,
+    ingress_view,
+)
 from ..audit.model import WEBSOCKET_ANNOTATION
 from .runtime import Runtime, runtime_of
 
@@ -47,11 +56,27 @@ def serves_websockets(runtime: Runtime, namespace: str, name: str, body: Mapping
     return annotated or bool(runtime.references.get((namespace, name)))
 
 
-def audit(runtime: Runtime, body: Mapping[str, Any], ingress_classes: Index) -> IngressAudit | None:
+# Fetching can reveal more to fetch (a Service names a BackendConfig): at most this many rounds.
+_FETCH_ROUNDS = 2
+
+
+async def audit(
+    runtime: Runtime, body: Mapping[str, Any], ingress_classes: Index
+) -> IngressAudit | None:
+    """The audit, with the Services and BackendConfigs its controller's rules read."""
     try:
-        return audit_ingress(body, related(ingress_classes), runtime.audit_settings)
+        ingress = ingress_view(body)
     except ManifestError:
         return None  # the API server validated it; a partial object in a watch is skipped
+    known = related(ingress_classes)
+    controller = detect(ingress, known).controller
+    for _ in range(_FETCH_ROUNDS):
+        wanted = controller.needs(ingress, known) if controller and controller.needs else []
+        if not wanted:
+            break
+        fetched = {ref: await runtime.kube.read_object(ref) for ref in wanted}
+        known = known.with_objects({ref: obj for ref, obj in fetched.items() if obj is not None})
+    return audit_ingress(ingress, known, runtime.audit_settings)
 
 
 def publish(runtime: Runtime, body: Mapping[str, Any], result: IngressAudit) -> None:
@@ -108,7 +133,7 @@ async def ingress_changed(
     if event["type"] == "DELETED" or not serves_websockets(runtime, namespace, name, body):
         forget(runtime, namespace, name)
     else:
-        result = audit(runtime, body, indices["ingress_class_index"])
+        result = await audit(runtime, body, indices["ingress_class_index"])
         if result is not None:
             publish(runtime, body, result)
     runtime.wake_referrers(namespace, name)

@@ -6,12 +6,13 @@ import asyncio
 import base64
 import binascii
 import os
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from ..api.models import GROUP, PLURAL, VERSION
+from ..audit import ObjectRef
 
 
 class SecretError(Exception):
@@ -30,6 +31,7 @@ def _load_configuration() -> client.Configuration:
 class KubeApi:
     def __init__(self) -> None:
         api_client = client.ApiClient(_load_configuration())
+        self._api_client = api_client
         self._custom = client.CustomObjectsApi(api_client)
         self._core = client.CoreV1Api(api_client)
 
@@ -77,6 +79,32 @@ class KubeApi:
             except ApiException as exc:
                 if exc.status != 409:  # 409: it exists already
                     raise
+
+    async def read_object(self, ref: ObjectRef) -> dict[str, Any] | None:
+        """A Service or BackendConfig as a plain dict; None when absent or not readable."""
+        try:
+            if ref.kind == "Service":
+                service = await asyncio.to_thread(
+                    self._core.read_namespaced_service,
+                    ref.name,
+                    ref.namespace,
+                    _request_timeout=10,
+                )
+                return cast(dict[str, Any], self._api_client.sanitize_for_serialization(service))  # type: ignore[no-untyped-call]
+            backend_config = await asyncio.to_thread(
+                self._custom.get_namespaced_custom_object,
+                "cloud.google.com",
+                "v1",
+                ref.namespace,
+                "backendconfigs",
+                ref.name,
+                _request_timeout=10,
+            )
+            return cast(dict[str, Any], backend_config)
+        except ApiException as exc:
+            if exc.status in (403, 404):
+                return None  # the rule reports it as "not visible"
+            raise
 
     async def secret_value(self, namespace: str, name: str, key: str) -> str:
         try:

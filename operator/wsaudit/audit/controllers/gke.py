@@ -19,9 +19,10 @@ from ..controller import (
     missing_objects,
     redirect_required_rule,
     services_of_websocket_paths,
+    unseen_services,
 )
 from ..durations import DurationError, Format, human, parse_duration
-from ..model import Finding, Severity
+from ..model import Finding, IngressView, ObjectRef, Related, Severity
 
 BACKEND_CONFIG = "cloud.google.com/backend-config"
 BACKEND_CONFIG_BETA = "beta.cloud.google.com/backend-config"
@@ -43,6 +44,17 @@ def _backend_config_name(annotations: dict[str, str], port: str | None) -> str |
         return str(ports[port])
     default = parsed.get("default")
     return default if isinstance(default, str) else None
+
+
+def needed_objects(ingress: IngressView, related: Related) -> list[ObjectRef]:
+    """Unknown Services of the WebSocket paths, then the BackendConfigs they name."""
+    wanted = unseen_services(ingress, related)
+    for backend in ingress.websocket_backends():
+        annotations = related.service_annotations(ingress.namespace, backend.service)
+        name = _backend_config_name(annotations, backend.port) if annotations else None
+        if name and (ingress.namespace, name) not in related.backend_configs:
+            wanted.append(ObjectRef("BackendConfig", ingress.namespace, name))
+    return sorted(set(wanted), key=lambda ref: (ref.kind, ref.name))
 
 
 def _timeout_of(config: Any) -> object:
@@ -111,6 +123,7 @@ CONTROLLER = Controller(
     docs="https://cloud.google.com/kubernetes-engine/docs/how-to/ingress-configuration",
     ingress_class_controllers=(),
     class_names=("gce", "gce-internal"),
+    needs=needed_objects,
     annotation_prefixes=("ingress.gcp.kubernetes.io/", "networking.gke.io/"),
     rules=(
         backend_timeout,

@@ -17,6 +17,7 @@ from ..controller import (
     missing_objects,
     redirect_required_rule,
     services_of_websocket_paths,
+    unseen_services,
 )
 from ..durations import Format
 from ..model import Finding, Severity
@@ -72,6 +73,7 @@ CONTROLLER = Controller(
     title="Kong Ingress Controller",
     docs="https://docs.konghq.com/kubernetes-ingress-controller/latest/reference/annotations/",
     ingress_class_controllers=("ingress-controllers.konghq.com/kong",),
+    needs=unseen_services,
     class_names=("kong",),
     annotation_prefixes=(PREFIX,),
     rules=(
