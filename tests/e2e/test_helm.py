@@ -17,6 +17,13 @@ from support.servers import websocket_server
 pytestmark = pytest.mark.e2e
 CHART = Path(__file__).resolve().parents[2] / "charts" / "wsaudit"
 RELEASE_NS, APP_NS = "wsaudit", "apps"
+# Every toggle a real API server can take (prometheus-operator's kinds need its CRDs).
+VALUES = [
+    "--set", "replicaCount=2",
+    "--set", "podDisruptionBudget.enabled=true",
+    "--set", "dashboard.enabled=true",
+    "--set", f"rbac.secretNamespaces={{{APP_NS}}}",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +55,9 @@ def installed(own_cluster: Cluster) -> str:
         "--namespace",
         RELEASE_NS,
         "--wait=false",
-        "--set",
-        "replicaCount=2",
+        *VALUES,
         "--set",
         "webhook.mode=warn",
-        "--set",
-        "podDisruptionBudget.enabled=true",
-        "--set",
-        "dashboard.enabled=true",
-        "--set",
-        f"rbac.secretNamespaces={{{APP_NS}}}",
     )
     return done.stdout + done.stderr
 
@@ -141,16 +141,9 @@ def test_every_toggle_renders_objects_the_api_server_accepts(
         str(CHART),
         "--namespace",
         RELEASE_NS,
-        "--set",
-        "replicaCount=2",
+        *VALUES,
         "--set",
         "webhook.mode=deny",
-        "--set",
-        "podDisruptionBudget.enabled=true",
-        "--set",
-        "dashboard.enabled=true",
-        "--set",
-        f"rbac.secretNamespaces={{{APP_NS}}}",
         "--set",
         f"watchNamespaces={{{APP_NS}}}",
     ).stdout
