@@ -73,3 +73,42 @@ def test_resource_reference_is_generated_from_the_models() -> None:
     document = (CHECKED_IN.parents[1] / "docs" / "resource.md").read_text()
     assert document == render(document), "run `make docs` and commit docs/resource.md"
     assert "`spec.origins.requireOriginHeader`" in document
+
+
+def test_parse_spec_names_the_field_and_maps_every_setting_to_the_probe() -> None:
+    from wsaudit.api.models import parse_spec
+    from wsaudit.probe import ProbeConfigError
+
+    with pytest.raises(ProbeConfigError) as raised:
+        parse_spec(spec(origins={"allowed": ["app.example.com"]}))
+    assert raised.value.field == "origins.allowed.0"
+    parsed = parse_spec(
+        spec(
+            timeout="15s",
+            origins={
+                "allowed": ["https://a.example"],
+                "rejected": ["https://b.example"],
+                "bypassChecks": False,
+                "requireOriginHeader": True,
+            },
+            tls={"required": False, "minCertificateDays": 3, "insecureSkipVerify": True},
+            headers=[{"name": "X-Probe", "value": "1"}],
+            subprotocols=["chat"],
+        )
+    )
+    config = parsed.probe_config(token="t0k", ca_data="PEM")
+    assert (config.url, config.timeout, config.bearer_token, config.ca_data) == (
+        "wss://a.example/ws",
+        15.0,
+        "t0k",
+        "PEM",
+    )
+    assert config.allowed_origins == ("https://a.example",)
+    assert config.rejected_origins == ("https://b.example",)
+    assert (config.bypass_checks, config.require_origin_header) == (False, True)
+    assert (config.tls_required, config.min_certificate_days, config.insecure_skip_verify) == (
+        False,
+        3,
+        True,
+    )
+    assert config.headers == (("X-Probe", "1"),) and config.subprotocols == ("chat",)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from ..probe import ProbeConfig, ProbeConfigError
 
 GROUP = "wsaudit.io"
 VERSION = "v1alpha1"
@@ -230,9 +239,36 @@ class WebSocketEndpointSpec(_Model):
     def interval_seconds(self) -> float:
         return duration_seconds(self.interval)
 
+    def probe_config(self, token: str | None = None, ca_data: str | None = None) -> ProbeConfig:
+        """What the probe engine needs; the token and CA come from Secrets at probe time."""
+        return ProbeConfig(
+            url=self.url,
+            allowed_origins=tuple(self.origins.allowed),
+            rejected_origins=tuple(self.origins.rejected),
+            bypass_checks=self.origins.bypass_checks,
+            require_origin_header=self.origins.require_origin_header,
+            timeout=self.timeout_seconds,
+            headers=tuple((h.name, h.value) for h in self.headers),
+            subprotocols=tuple(self.subprotocols),
+            bearer_token=token,
+            tls_required=self.tls.required,
+            min_certificate_days=self.tls.min_certificate_days,
+            ca_data=ca_data,
+            insecure_skip_verify=self.tls.insecure_skip_verify,
+        )
+
     @property
     def timeout_seconds(self) -> float:
         return duration_seconds(self.timeout)
+
+
+def parse_spec(raw: object) -> WebSocketEndpointSpec:
+    """The spec, or ProbeConfigError naming the first invalid field (as spec.<path>)."""
+    try:
+        return WebSocketEndpointSpec.model_validate(raw or {})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ProbeConfigError(".".join(str(part) for part in error["loc"]), error["msg"]) from None
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]

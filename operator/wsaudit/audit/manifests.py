@@ -12,7 +12,6 @@ from .engine import IngressAudit, audit_ingress
 from .model import AuditSettings, ManifestError, Related
 
 AUDITED_KINDS = {"Ingress"}
-RELATED_KINDS = {"Service", "BackendConfig", "IngressClass"}
 
 
 class InputError(ValueError):

@@ -7,11 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
 
-from ..api.models import GROUP, PLURAL, VERSION, WebSocketEndpointSpec
+from ..api.models import GROUP, PLURAL, VERSION, parse_spec
 from ..audit import Severity
-from ..probe import ProbeConfig, ProbeConfigError
+from ..probe import ProbeConfigError
 from ..probe.config import prepare
 from . import ingresses
 from .runtime import runtime_of
@@ -49,24 +48,9 @@ async def validate_ingress(
 
 async def validate_endpoint(*, spec: kopf.Spec, **_: Any) -> None:
     """What the schema cannot say: header names that would falsify the probe, origin and
-    URL details the prober rejects."""
+    URL details the prober rejects. Secrets are read at probe time, not here."""
     try:
-        parsed = WebSocketEndpointSpec.model_validate(dict(spec))
-        prepare(
-            ProbeConfig(
-                url=parsed.url,
-                allowed_origins=tuple(parsed.origins.allowed),
-                rejected_origins=tuple(parsed.origins.rejected),
-                headers=tuple((h.name, h.value) for h in parsed.headers),
-                subprotocols=tuple(parsed.subprotocols),
-                timeout=parsed.timeout_seconds,
-                insecure_skip_verify=True,  # the CA comes from a Secret at probe time
-            )
-        )
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"])
-        raise kopf.AdmissionError(f"spec.{field}: {error['msg']}", code=422) from None
+        prepare(parse_spec(dict(spec)).probe_config())
     except ProbeConfigError as exc:
         raise kopf.AdmissionError(f"spec.{exc.field}: {exc.reason}", code=422) from None
 

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 import kopf
 from kubernetes.client.exceptions import ApiException
-from pydantic import ValidationError
 from urllib3.exceptions import HTTPError
 
 from ..api.conditions import (
@@ -34,6 +33,7 @@ from ..api.models import (
     Condition,
     WebSocketEndpointSpec,
     duration_seconds,
+    parse_spec,
 )
 from ..probe import ProbeConfig, ProbeConfigError, ProbeResult, probe
 from . import ingresses
@@ -65,15 +65,6 @@ async def _pause(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: floa
         wake.clear()
 
 
-def _spec(body: Mapping[str, Any]) -> WebSocketEndpointSpec:
-    try:
-        return WebSocketEndpointSpec.model_validate(body.get("spec") or {})
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"])
-        raise Blocked("InvalidSpec", f"spec.{field}: {error['msg']}") from None
-
-
 async def _probe_config(
     runtime: Runtime, namespace: str, spec: WebSocketEndpointSpec
 ) -> ProbeConfig:
@@ -87,21 +78,7 @@ async def _probe_config(
             ca_data = await runtime.kube.secret_value(namespace, ref.name, ref.key)
     except SecretError as exc:
         raise Blocked("SecretNotFound", f"{exc}; create it or fix the reference") from None
-    return ProbeConfig(
-        url=spec.url,
-        allowed_origins=tuple(spec.origins.allowed),
-        rejected_origins=tuple(spec.origins.rejected),
-        bypass_checks=spec.origins.bypass_checks,
-        require_origin_header=spec.origins.require_origin_header,
-        timeout=spec.timeout_seconds,
-        headers=tuple((h.name, h.value) for h in spec.headers),
-        subprotocols=tuple(spec.subprotocols),
-        bearer_token=token,
-        tls_required=spec.tls.required,
-        min_certificate_days=spec.tls.min_certificate_days,
-        ca_data=ca_data,
-        insecure_skip_verify=spec.tls.insecure_skip_verify,
-    )
+    return spec.probe_config(token, ca_data)
 
 
 def _serving_ingress(
@@ -204,7 +181,7 @@ async def probe_once(
     result: ProbeResult | None = None
     interval = 60.0
     try:
-        spec = _spec(body)
+        spec = parse_spec(body.get("spec"))
         interval = spec.interval_seconds
         if spec.suspend:
             verdicts = suspended_verdicts(previous)

@@ -7,8 +7,6 @@ import os
 import struct
 from dataclasses import dataclass
 
-OP_TEXT = 0x1
-OP_BINARY = 0x2
 OP_CLOSE = 0x8
 OP_PING = 0x9
 OP_PONG = 0xA

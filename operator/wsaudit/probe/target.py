@@ -29,10 +29,6 @@ class Target:
         return self.scheme == "wss"
 
     @property
-    def host_is_ip(self) -> bool:
-        return _ip_literal(self.host) is not None
-
-    @property
     def host_header(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return host if self.port == DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
