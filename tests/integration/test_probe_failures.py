@@ -36,7 +36,7 @@ GUARD = AddressGuard(allow_private=True)
         (oversized_headers, "headers-too-large", 5),
         (resets, "connection-reset", 5),
         (plain_http(200), "upgrade-ignored", 5),
-        (plain_http(404), "not-found", 5),
+        (plain_http(404), "route-not-found", 5),
         (plain_http(502), "backend-unavailable", 5),
         (plain_http(401), "auth-required", 5),
     ],

@@ -11,6 +11,8 @@ pytestmark = pytest.mark.integration
 GUARD = AddressGuard(allow_private=True)
 
 ALL_CASES = {
+    "origin.sibling-subdomain",
+    "origin.special-character",
     "origin.foreign",
     "origin.null",
     "origin.missing",
@@ -38,11 +40,19 @@ def not_passing(result: ProbeResult) -> dict[str, CheckStatus]:
         (
             "none",
             dict.fromkeys(ALL_CASES, CheckStatus.FAIL)
-            | {"origin.missing": CheckStatus.WARN, "origin.subdomain": CheckStatus.WARN},
+            | {
+                "origin.missing": CheckStatus.WARN,
+                "origin.subdomain": CheckStatus.WARN,
+                "origin.sibling-subdomain": CheckStatus.WARN,
+            },
         ),
         (
             "prefix",
-            {"origin.suffix-appended": CheckStatus.FAIL, "origin.other-port": CheckStatus.FAIL},
+            {
+                "origin.suffix-appended": CheckStatus.FAIL,
+                "origin.special-character": CheckStatus.FAIL,
+                "origin.other-port": CheckStatus.FAIL,
+            },
         ),
         (
             "suffix",
@@ -50,6 +60,7 @@ def not_passing(result: ProbeResult) -> dict[str, CheckStatus]:
                 "origin.domain-prefixed": CheckStatus.FAIL,
                 "origin.unescaped-dot": CheckStatus.FAIL,
                 "origin.subdomain": CheckStatus.WARN,
+                "origin.sibling-subdomain": CheckStatus.WARN,
                 "origin.scheme-downgrade": CheckStatus.FAIL,
             },
         ),
@@ -58,6 +69,20 @@ def not_passing(result: ProbeResult) -> dict[str, CheckStatus]:
             {
                 "origin.suffix-appended": CheckStatus.FAIL,
                 "origin.unescaped-dot": CheckStatus.FAIL,
+                "origin.special-character": CheckStatus.FAIL,
+                "origin.other-port": CheckStatus.FAIL,
+            },
+        ),
+        # https://[a-z0-9-]+\.example\.com: every subdomain of the registrable domain
+        (
+            "any-subdomain",
+            {"origin.sibling-subdomain": CheckStatus.WARN},
+        ),
+        # the host read with a pattern that stops at the first unexpected character
+        (
+            "lax-host",
+            {
+                "origin.special-character": CheckStatus.FAIL,
                 "origin.other-port": CheckStatus.FAIL,
             },
         ),

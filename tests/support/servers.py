@@ -38,6 +38,14 @@ POLICIES: dict[str, OriginPolicy] = {
     "null": lambda origin: origin in (ALLOWED, "null"),
     "host-only": lambda origin: _host(origin) == "app.example.com",
     "missing-ok": lambda origin: origin is None or origin == ALLOWED,
+    "any-subdomain": lambda origin: (
+        origin is not None and re.fullmatch(r"https://[a-z0-9-]+\.example\.com", origin) is not None
+    ),
+    "lax-host": lambda origin: (
+        origin is not None
+        and (found := re.match(r"https://([a-z0-9.-]+)", origin)) is not None
+        and found.group(1) == "app.example.com"
+    ),
     "reject-all": lambda origin: False,
 }
 

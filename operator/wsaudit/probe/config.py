@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .models import ProbeConfig
 from .origins import Origin, OriginError, parse_origin
-from .target import Target, TargetError, parse_target
+from .target import Target, TargetError, parse_connect_to, parse_target
 from .tls import TlsConfigError, client_context
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -39,15 +39,28 @@ class PreparedProbe:
     rejected: tuple[Origin, ...]
     headers: tuple[tuple[str, str], ...]
     ssl_context: ssl.SSLContext | None
+    # Where to connect: the URL's host and port, or the connect-to address.
+    connect_host: str
+    connect_port: int
+
+
+def visible_ascii(value: str) -> bool:
+    """What a header value may hold (RFC 9110 field-value without obs-text): visible ASCII,
+    spaces and tabs. Anything else either breaks the request or is not what a browser sends."""
+    return all(ch == "\t" or 0x20 <= ord(ch) < 0x7F for ch in value)
 
 
 def validate_header(name: str, value: str) -> tuple[str, str]:
     if not _TOKEN.match(name):
         raise ProbeConfigError("headers", f"{name!r} is not a valid header name")
-    if any(ch in value for ch in "\r\n\0"):
-        raise ProbeConfigError("headers", f"the value of {name} contains CR, LF or NUL")
+    if not visible_ascii(value):
+        raise ProbeConfigError(
+            "headers",
+            f"the value of {name} has characters other than visible ASCII, space and tab "
+            "(CR, LF, NUL, control characters or non-ASCII)",
+        )
     lowered = name.lower()
-    if lowered in FORBIDDEN_HEADERS or lowered.startswith("sec-websocket-"):
+    if lowered in FORBIDDEN_HEADERS or lowered.startswith(("sec-websocket-", "sec-fetch-")):
         raise ProbeConfigError(
             "headers", f"{name} is set by the prober itself and cannot be overridden"
         )
@@ -79,8 +92,12 @@ def prepare(config: ProbeConfig) -> PreparedProbe:
     headers = [validate_header(name, value) for name, value in config.headers]
     if config.bearer_token is not None:
         token = config.bearer_token.strip()
-        if not token or any(ch in token for ch in "\r\n\0 "):
-            raise ProbeConfigError("auth.token", "the token is empty or contains whitespace")
+        if not token or not visible_ascii(token) or any(ch in token for ch in " \t"):
+            raise ProbeConfigError(
+                "auth.token",
+                "the token is empty, contains whitespace, or has characters other than "
+                "visible ASCII",
+            )
         if any(name.lower() == "authorization" for name, _ in headers):
             raise ProbeConfigError("headers", "Authorization is set both as a header and a token")
         headers.append(("Authorization", f"Bearer {token}"))
@@ -97,4 +114,12 @@ def prepare(config: ProbeConfig) -> PreparedProbe:
             )
         except TlsConfigError as exc:
             raise ProbeConfigError("tls.ca", str(exc)) from None
-    return PreparedProbe(config, target, allowed, rejected, tuple(headers), context)
+    connect_host, connect_port = target.host, target.port
+    if config.connect_to is not None:
+        try:
+            connect_host, connect_port = parse_connect_to(config.connect_to, target.port)
+        except TargetError as exc:
+            raise ProbeConfigError("connectTo", str(exc)) from None
+    return PreparedProbe(
+        config, target, allowed, rejected, tuple(headers), context, connect_host, connect_port
+    )

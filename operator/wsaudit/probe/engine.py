@@ -4,21 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
+import os
 import time
 from collections.abc import Sequence
 
-from .classify import certificate_checks, handshake_check, origin_check, scheme_check
+from .browser import site_relation
+from .classify import (
+    Attempt,
+    Controls,
+    certificate_checks,
+    handshake_check,
+    origin_check,
+    scheme_check,
+)
 from .config import PreparedProbe, prepare
 from .guard import AddressGuard, GuardError, IPAddress, ResolveError, resolve
 from .handshake import Endpoint, Failure, HandshakeOutcome, handshake, opened
 from .idle import hold_idle
 from .models import Check, CheckStatus, ProbeConfig, ProbeResult
 from .origins import OriginCase, untrusted_cases
-from .tls import describe_certificate, fetch_certificate
+from .tls import describe_chain, fetch_certificate
+
+log = logging.getLogger(__name__)
 
 # Untrusted-Origin handshakes run side by side, but few at a time, so that a probe never
-# looks like a flood to the server or its rate limiter.
+# looks like a flood to the server or its rate limiter; many allowed origins (each with
+# its own variants) raise it up to the maximum so the matrix fits in the deadline.
 ORIGIN_CASE_CONCURRENCY = 4
+MAX_ORIGIN_CASE_CONCURRENCY = 8
+_CASES_PER_EXTRA_SLOT = 12
 
 
 async def probe(config: ProbeConfig, guard: AddressGuard | None = None) -> ProbeResult:
@@ -30,9 +45,28 @@ async def probe(config: ProbeConfig, guard: AddressGuard | None = None) -> Probe
     prepared = prepare(config)
     started = time.perf_counter()
     deadline = asyncio.get_running_loop().time() + config.timeout
-    result = await _run(prepared, guard or AddressGuard(), deadline)
+    try:
+        result = await _run(prepared, guard or AddressGuard(), deadline)
+    except Exception as exc:
+        log.exception("probe of %s failed unexpectedly", config.url)
+        result = probe_error(config, exc)
     result.timings["total"] = time.perf_counter() - started
     return result
+
+
+def probe_error(config: ProbeConfig, exc: BaseException) -> ProbeResult:
+    """A probe that raised: a failed handshake check with cause probe-error, so that the
+    endpoint is reported down (and its series kept) instead of going silent."""
+    message = (
+        f"the probe itself failed ({type(exc).__name__}); this is a wsaudit bug: please "
+        "report it with the endpoint's URL shape"
+    )
+    return ProbeResult(
+        url=config.url,
+        checks=[Check("handshake", CheckStatus.FAIL, message, {"cause": "probe-error"})],
+        timings={},
+        cause="probe-error",
+    )
 
 
 async def _run(prepared: PreparedProbe, guard: AddressGuard, deadline: float) -> ProbeResult:
@@ -41,12 +75,12 @@ async def _run(prepared: PreparedProbe, guard: AddressGuard, deadline: float) ->
     resolve_started = time.perf_counter()
     try:
         async with asyncio.timeout_at(deadline):
-            addresses = guard.check_all(await resolve(target.host, target.port))
+            addresses = guard.check_all(await resolve(prepared.connect_host, prepared.connect_port))
     except (ResolveError, GuardError, TimeoutError) as exc:
         failure = {ResolveError: Failure.DNS, GuardError: Failure.TARGET_REFUSED}.get(
             type(exc), Failure.TIMEOUT
         )
-        detail = str(exc) or f"{target.host} did not resolve in time"
+        detail = str(exc) or f"{prepared.connect_host} did not resolve in time"
         outcome = HandshakeOutcome(
             origin=str(prepared.allowed[0]),
             failure=failure,
@@ -62,6 +96,7 @@ async def _run(prepared: PreparedProbe, guard: AddressGuard, deadline: float) ->
         ssl_context=prepared.ssl_context,
         headers=prepared.headers,
         subprotocols=config.subprotocols,
+        port=prepared.connect_port,
     )
     primaries = list(
         await asyncio.gather(*(handshake(endpoint, str(o), deadline) for o in prepared.allowed))
@@ -69,8 +104,21 @@ async def _run(prepared: PreparedProbe, guard: AddressGuard, deadline: float) ->
     cases = untrusted_cases(list(prepared.allowed), list(prepared.rejected), config.bypass_checks)
     reachable = any(p.answered for p in primaries)
     case_outcomes: list[HandshakeOutcome | None] = [None] * len(cases)
+    controls = Controls(own_origin=target.own_origin)
     if reachable:
-        case_outcomes = await _try_cases(endpoint, cases, deadline)
+        concurrency = case_concurrency(len(cases))
+        tried = _try_cases(endpoint, cases, deadline, concurrency)
+        if all(p.accepted for p in primaries):
+            case_outcomes = await tried
+        else:
+            refused = next(p for p in primaries if not p.accepted)
+            case_outcomes, controls = await asyncio.gather(
+                tried, _controls(endpoint, refused.origin, deadline)
+            )
+    budget = (
+        f" within the {config.timeout:g} s deadline ({len(cases)} Origin cases, "
+        f"{case_concurrency(len(cases))} at a time); raise the timeout"
+    )
 
     checks = [scheme, *await _tls_checks(prepared, primaries[0], addresses[0], deadline)]
     handshake_result, cause = handshake_check(
@@ -78,9 +126,20 @@ async def _run(prepared: PreparedProbe, guard: AddressGuard, deadline: float) ->
         [o for o in case_outcomes if o is not None],
         config.timeout,
         config.subprotocols,
+        controls=controls,
+        sites=[site_relation(str(o), target) for o in prepared.allowed],
     )
     checks.append(handshake_result)
-    checks.extend(_origin_checks(cases, case_outcomes, primaries, config.require_origin_header))
+    checks.extend(
+        _origin_checks(
+            prepared,
+            cases,
+            case_outcomes,
+            primaries,
+            require_origin_header=config.require_origin_header,
+            budget=budget,
+        )
+    )
     if config.idle_seconds is not None:
         checks.append(await _idle_check(endpoint, prepared, primaries, config.idle_seconds))
     return ProbeResult(
@@ -92,34 +151,66 @@ async def _run(prepared: PreparedProbe, guard: AddressGuard, deadline: float) ->
     )
 
 
+def case_concurrency(cases: int) -> int:
+    extra = max(0, cases - _CASES_PER_EXTRA_SLOT) // _CASES_PER_EXTRA_SLOT
+    return min(MAX_ORIGIN_CASE_CONCURRENCY, ORIGIN_CASE_CONCURRENCY + extra)
+
+
 async def _try_cases(
-    endpoint: Endpoint, cases: Sequence[OriginCase], deadline: float
+    endpoint: Endpoint, cases: Sequence[OriginCase], deadline: float, concurrency: int
 ) -> list[HandshakeOutcome | None]:
-    limit = asyncio.Semaphore(ORIGIN_CASE_CONCURRENCY)
+    limit = asyncio.Semaphore(concurrency)
+    loop = asyncio.get_running_loop()
 
     async def attempt(case: OriginCase) -> HandshakeOutcome | None:
         async with limit:
+            if loop.time() >= deadline:
+                return None  # no connection is opened after the deadline
             return await handshake(endpoint, case.origin, deadline)
 
     return list(await asyncio.gather(*(attempt(case) for case in cases)))
 
 
+def sibling_resource(resource: str) -> str:
+    """A path next to the probed one that no server routes: /ws -> /wsaudit-1a2b3c4d, with
+    the same query (Socket.IO's EIO and transport parameters stay)."""
+    path, mark, query = resource.partition("?")
+    parent = path[: path.rstrip("/").rfind("/") + 1] or "/"
+    name = f"wsaudit-{os.urandom(4).hex()}" + ("/" if path.endswith("/") and path != "/" else "")
+    return f"{parent}{name}{mark}{query}"
+
+
+async def _controls(endpoint: Endpoint, origin: str | None, deadline: float) -> Controls:
+    """The control requests for a refused allowed Origin: the same request without Upgrade,
+    and the upgrade on a sibling path."""
+    plain, sibling = await asyncio.gather(
+        handshake(endpoint, origin, deadline, upgrade=False),
+        handshake(endpoint, origin, deadline, resource=sibling_resource(endpoint.target.resource)),
+    )
+    return Controls(plain=plain, sibling=sibling, own_origin=endpoint.target.own_origin)
+
+
 def _origin_checks(
+    prepared: PreparedProbe,
     cases: Sequence[OriginCase],
     outcomes: Sequence[HandshakeOutcome | None],
     primaries: Sequence[HandshakeOutcome],
+    *,
     require_origin_header: bool,
+    budget: str,
 ) -> list[Check]:
-    grouped: dict[str, list[tuple[OriginCase, HandshakeOutcome | None]]] = {}
+    grouped: dict[str, list[Attempt]] = {}
     for case, outcome in zip(cases, outcomes, strict=True):
-        grouped.setdefault(case.check_id, []).append((case, outcome))
-    allowed_upgraded = all(p.upgraded for p in primaries)
+        site = site_relation(case.origin, prepared.target)
+        grouped.setdefault(case.check_id, []).append(Attempt(case, outcome, site))
+    allowed_accepted = all(p.accepted for p in primaries)
     return [
         origin_check(
             check_id,
             attempts,
-            allowed_upgraded=allowed_upgraded,
+            allowed_accepted=allowed_accepted,
             require_origin_header=require_origin_header,
+            budget=budget,
         )
         for check_id, attempts in grouped.items()
     ]
@@ -133,8 +224,11 @@ async def _tls_checks(
     if der is None and primary.certificate_error is not None:
         # Verification failed, so there is no session to read; look at what the server
         # presents, unverified, only to say what is wrong with it.
-        der = await fetch_certificate(address, target.port, target.host, deadline)
+        der = await fetch_certificate(address, prepared.connect_port, target.host, deadline)
     transport_error = primary.failure_detail if primary.failure is not None else None
+    chain = (
+        primary.tls.chain_der if primary.tls and primary.tls.chain_der else (der,) if der else ()
+    )
     return certificate_checks(
         secure=target.secure,
         insecure_skip_verify=config.insecure_skip_verify,
@@ -142,7 +236,7 @@ async def _tls_checks(
         tls_version=primary.tls.version if primary.tls else None,
         verification_error=primary.certificate_error,
         transport_error=transport_error,
-        certificate=describe_certificate(der) if der else None,
+        certificate=describe_chain(chain) if chain else None,
         host=target.host,
         min_days=config.min_certificate_days,
         now=datetime.datetime.now(datetime.UTC),
@@ -155,7 +249,7 @@ async def _idle_check(
     primaries: Sequence[HandshakeOutcome],
     seconds: float,
 ) -> Check:
-    if not primaries[0].upgraded:
+    if not primaries[0].accepted:
         return Check("idle", CheckStatus.SKIP, "not judged: the handshake failed")
     deadline = asyncio.get_running_loop().time() + prepared.config.timeout
     async with opened(endpoint, str(prepared.allowed[0]), deadline) as (outcome, socket):
@@ -176,6 +270,7 @@ def _unreachable(
     config = prepared.config
     check, cause = handshake_check([outcome], [], config.timeout, ())
     cases = untrusted_cases(list(prepared.allowed), list(prepared.rejected), config.bypass_checks)
+    not_tried: list[HandshakeOutcome | None] = [None] * len(cases)
     checks = [
         scheme,
         *certificate_checks(
@@ -191,7 +286,14 @@ def _unreachable(
             now=datetime.datetime.now(datetime.UTC),
         ),
         check,
-        *_origin_checks(cases, [None] * len(cases), [outcome], config.require_origin_header),
+        *_origin_checks(
+            prepared,
+            cases,
+            not_tried,
+            [outcome],
+            require_origin_header=config.require_origin_header,
+            budget="",
+        ),
     ]
     if config.idle_seconds is not None:
         checks.append(Check("idle", CheckStatus.SKIP, "not judged: no connection was made"))

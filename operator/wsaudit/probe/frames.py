@@ -7,12 +7,15 @@ import os
 import struct
 from dataclasses import dataclass
 
+OP_TEXT = 0x1
 OP_CLOSE = 0x8
 OP_PING = 0x9
 OP_PONG = 0xA
 CLOSE_NORMAL = 1000
-# Control frames carry at most 125 bytes; data frames are read and discarded in chunks,
-# so a server that streams data cannot make the prober buffer it.
+# Control frames carry at most 125 bytes. Of a data frame only the first KEPT_PAYLOAD
+# bytes are kept (enough to recognise a protocol packet); the rest is read and discarded
+# in chunks, so a server that streams data cannot make the prober buffer it.
+KEPT_PAYLOAD = 4096
 _DISCARD_CHUNK = 64 * 1024
 
 
@@ -23,7 +26,9 @@ class FrameError(Exception):
 @dataclass(frozen=True)
 class Frame:
     opcode: int
-    payload: bytes  # control frames only; data frames are discarded
+    payload: bytes  # whole for control frames; the first KEPT_PAYLOAD bytes of data frames
+    compressed: bool = False  # RSV1: permessage-deflate
+    complete: bool = True  # the whole payload was kept
 
     @property
     def close_code(self) -> int | None:
@@ -46,9 +51,14 @@ def close_frame(code: int = CLOSE_NORMAL) -> bytes:
     return encode_frame(OP_CLOSE, struct.pack("!H", code))
 
 
+def text_frame(text: str) -> bytes:
+    return encode_frame(OP_TEXT, text.encode("utf-8"))
+
+
 async def read_frame(reader: asyncio.StreamReader) -> Frame:
     first, second = await reader.readexactly(2)
     opcode = first & 0x0F
+    compressed = bool(first & 0x40)
     if second & 0x80:
         raise FrameError("the server masked a frame (servers must not)")
     length = second & 0x7F
@@ -60,7 +70,9 @@ async def read_frame(reader: asyncio.StreamReader) -> Frame:
         if length > 125:
             raise FrameError("the server sent a control frame longer than 125 bytes")
         return Frame(opcode, await reader.readexactly(length))
-    while length:
-        chunk = await reader.readexactly(min(length, _DISCARD_CHUNK))
-        length -= len(chunk)
-    return Frame(opcode, b"")
+    kept = await reader.readexactly(min(length, KEPT_PAYLOAD))
+    remaining = length - len(kept)
+    while remaining:
+        chunk = await reader.readexactly(min(remaining, _DISCARD_CHUNK))
+        remaining -= len(chunk)
+    return Frame(opcode, kept, compressed, complete=len(kept) == length)

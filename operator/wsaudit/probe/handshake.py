@@ -14,11 +14,14 @@ import contextlib
 import enum
 import hashlib
 import os
+import re
 import ssl
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from .after_upgrade import HOLD_SECONDS, AfterUpgrade, watch
+from .browser import PERMESSAGE_DEFLATE, USER_AGENT, handshake_headers
 from .frames import OP_CLOSE, close_frame, read_frame
 from .guard import IPAddress
 from .target import Target
@@ -28,6 +31,18 @@ MAX_RESPONSE_HEAD = 16 * 1024
 MAX_BODY_HINT = 2048
 BODY_HINT_WAIT = 0.5
 CLOSE_WAIT = 1.0
+# ASCII digits only: int() also accepts "²01" or a thousand digits.
+_STATUS_LINE = re.compile(r"HTTP/1\.[0-9] ([0-9]{3})(?: (.*))?")
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,12}")
+
+
+class Outcome(enum.StrEnum):
+    """What one handshake amounts to, as a browser page would experience it."""
+
+    ACCEPTED = "accepted"  # 101, and the connection stayed open
+    REFUSED = "refused"  # no WebSocket: an HTTP refusal, or a 101 no browser accepts
+    CLOSED_AFTER_UPGRADE = "closed-after-upgrade"  # 101, then closed or refused at once
+    NO_ANSWER = "no-answer"  # no HTTP answer at all
 
 
 class Failure(enum.StrEnum):
@@ -48,6 +63,8 @@ class TlsSession:
     version: str | None
     cipher: str | None
     certificate_der: bytes | None
+    # The verified chain, leaf first (empty when verification is off).
+    chain_der: tuple[bytes, ...] = ()
 
 
 @dataclass
@@ -61,15 +78,33 @@ class HandshakeOutcome:
     headers: dict[str, str] = field(default_factory=dict)
     # Kept only to classify a refusal (e.g. "missing Upgrade header"); never reported.
     body_hint: bytes = b""
+    # Why a 101 is not a WebSocket a browser would keep (RFC 6455 4.1), if it is not.
+    invalid_upgrade: str | None = None
     accept_valid: bool = False
     subprotocol: str | None = None
+    after_upgrade: AfterUpgrade | None = None
     tls: TlsSession | None = None
     certificate_error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def upgraded(self) -> bool:
-        return self.status == 101 and self.accept_valid
+        """A valid 101: the browser fires `open` (what happens next is `outcome`)."""
+        return self.status == 101 and self.invalid_upgrade is None
+
+    @property
+    def outcome(self) -> Outcome:
+        if not self.answered:
+            return Outcome.NO_ANSWER
+        if not self.upgraded:
+            return Outcome.REFUSED
+        if self.after_upgrade is not None and not self.after_upgrade.kept_open:
+            return Outcome.CLOSED_AFTER_UPGRADE
+        return Outcome.ACCEPTED
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome is Outcome.ACCEPTED
 
     @property
     def answered(self) -> bool:
@@ -86,6 +121,11 @@ class Endpoint:
     ssl_context: ssl.SSLContext | None
     headers: tuple[tuple[str, str], ...] = ()
     subprotocols: tuple[str, ...] = ()
+    port: int | None = None  # where to connect, when not the URL's port (connect-to)
+
+    @property
+    def connect_port(self) -> int:
+        return self.port or self.target.port
 
 
 @dataclass
@@ -99,22 +139,67 @@ def expected_accept(key: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def build_request(endpoint: Endpoint, origin: str | None, key: str) -> bytes:
+def build_request(
+    endpoint: Endpoint, origin: str | None, key: str, resource: str | None = None
+) -> bytes:
+    """The handshake a browser page at `origin` sends (no Origin: a non-browser client).
+    Headers the endpoint sets itself (a User-Agent a WAF wants) replace the browser's."""
+    own = {name.lower() for name, _value in endpoint.headers}
     lines = [
-        f"GET {endpoint.target.resource} HTTP/1.1",
+        f"GET {resource or endpoint.target.resource} HTTP/1.1",
         f"Host: {endpoint.target.host_header}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
+        *(
+            f"{name}: {value}"
+            for name, value in handshake_headers(origin, endpoint.target)
+            if name.lower() not in own
+        ),
         f"Sec-WebSocket-Key: {key}",
-        "Sec-WebSocket-Version: 13",
+        f"Sec-WebSocket-Extensions: {PERMESSAGE_DEFLATE}",
     ]
-    if origin is not None:
-        lines.append(f"Origin: {origin}")
     if endpoint.subprotocols:
         lines.append(f"Sec-WebSocket-Protocol: {', '.join(endpoint.subprotocols)}")
     lines.extend(f"{name}: {value}" for name, value in endpoint.headers)
-    lines.append("User-Agent: wsaudit-probe")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+
+
+def build_plain_request(endpoint: Endpoint, origin: str | None) -> bytes:
+    """The same URL without Upgrade: a control that shows what the server (or a proxy
+    that dropped the upgrade) answers to a plain request."""
+    own = {name.lower() for name, _value in endpoint.headers}
+    lines = [
+        f"GET {endpoint.target.resource} HTTP/1.1",
+        f"Host: {endpoint.target.host_header}",
+        *([] if "user-agent" in own else [f"User-Agent: {USER_AGENT}"]),
+        "Accept: */*",
+        "Connection: close",
+    ]
+    if origin is not None:
+        lines.append(f"Origin: {origin}")
+    lines.extend(f"{name}: {value}" for name, value in endpoint.headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+
+
+def _header_tokens(value: str) -> set[str]:
+    return {token.strip().lower() for token in value.split(",") if token.strip()}
+
+
+def invalid_upgrade(headers: dict[str, str], key: str) -> str | None:
+    """Why a browser fails this 101 (RFC 6455 4.1, items 2-6), or None when it is valid."""
+    if headers.get("upgrade", "").strip().lower() != "websocket":
+        shown = headers.get("upgrade", "")[:40] or "missing"
+        return f"the 101 has no 'Upgrade: websocket' (Upgrade: {shown!r})"
+    if "upgrade" not in _header_tokens(headers.get("connection", "")):
+        return "the 101 has no 'Connection: Upgrade'"
+    if headers.get("sec-websocket-accept") != expected_accept(key):
+        return "the 101 has a wrong Sec-WebSocket-Accept"
+    extensions = {
+        item.split(";", 1)[0].strip().lower()
+        for item in headers.get("sec-websocket-extensions", "").split(",")
+        if item.strip()
+    }
+    if extensions - {"permessage-deflate"}:
+        return "the 101 selects a WebSocket extension that was not offered"
+    return None
 
 
 class _Attempt:
@@ -137,14 +222,12 @@ class _Attempt:
         return self.outcome
 
 
-async def _connect(
-    endpoint: Endpoint, attempt: _Attempt
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _connect(endpoint: Endpoint) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     last_error: OSError | None = None
     for address in endpoint.addresses:
         try:
             return await asyncio.open_connection(
-                str(address), endpoint.target.port, limit=MAX_RESPONSE_HEAD
+                str(address), endpoint.connect_port, limit=MAX_RESPONSE_HEAD
             )
         except OSError as exc:
             last_error = exc
@@ -155,12 +238,12 @@ async def _connect(
 def _parse_head(attempt: _Attempt, head: bytes) -> bool:
     text = head.decode("latin-1")
     status_line, *header_lines = text.split("\r\n")
-    parts = status_line.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+    matched = _STATUS_LINE.fullmatch(status_line)
+    if matched is None:
         return False
     outcome = attempt.outcome
-    outcome.status = int(parts[1])
-    outcome.reason = parts[2] if len(parts) > 2 else ""
+    outcome.status = int(matched.group(1))
+    outcome.reason = matched.group(2) or ""
     for line in header_lines:
         if not line:
             continue
@@ -177,8 +260,8 @@ def _parse_head(attempt: _Attempt, head: bytes) -> bool:
 
 async def _read_body_hint(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
     wanted = MAX_BODY_HINT
-    length = headers.get("content-length", "")
-    if length.isdigit():
+    length = headers.get("content-length", "").strip()
+    if _CONTENT_LENGTH.fullmatch(length):
         wanted = min(wanted, int(length))
     if not wanted:
         return b""
@@ -197,26 +280,61 @@ def _tls_session(writer: asyncio.StreamWriter) -> TlsSession | None:
         version=ssl_object.version(),
         cipher=cipher[0] if cipher else None,
         certificate_der=ssl_object.getpeercert(binary_form=True),
+        chain_der=_verified_chain(ssl_object),
     )
 
 
+def _verified_chain(ssl_object: ssl.SSLObject) -> tuple[bytes, ...]:
+    """The chain OpenSSL verified, leaf first: public from Python 3.13, private before."""
+    if ssl_object.context.verify_mode == ssl.CERT_NONE:
+        return ()
+    getter = getattr(ssl_object, "get_verified_chain", None) or getattr(
+        getattr(ssl_object, "_sslobj", None), "get_verified_chain", None
+    )
+    if getter is None:
+        return ()
+    chain = []
+    for certificate in getter() or ():
+        der = (
+            certificate
+            if isinstance(certificate, bytes)
+            else certificate.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+        )
+        chain.append(der)
+    return tuple(chain)
+
+
 async def open_handshake(
-    endpoint: Endpoint, origin: str | None, deadline: float
+    endpoint: Endpoint,
+    origin: str | None,
+    deadline: float,
+    *,
+    resource: str | None = None,
+    upgrade: bool = True,
+    watch_seconds: float = HOLD_SECONDS,
 ) -> tuple[HandshakeOutcome, OpenSocket | None]:
-    """Performs the handshake. On 101 the socket stays open for the caller to close."""
+    """Performs the handshake and watches the accepted socket for `watch_seconds` (within
+    the deadline). On a valid 101 the socket stays open for the caller to close.
+
+    `upgrade=False` sends the same request without Upgrade (a control request)."""
     attempt = _Attempt(origin)
     writer: asyncio.StreamWriter | None = None
     keep_open = False
     try:
         async with asyncio.timeout_at(deadline):
-            reader, writer = await _connect(endpoint, attempt)
+            reader, writer = await _connect(endpoint)
             if endpoint.ssl_context is not None:
                 attempt.enter("tls")
                 await writer.start_tls(endpoint.ssl_context, server_hostname=endpoint.target.host)
                 attempt.outcome.tls = _tls_session(writer)
             attempt.enter("handshake")
             key = base64.b64encode(os.urandom(16)).decode("ascii")
-            writer.write(build_request(endpoint, origin, key))
+            request = (
+                build_request(endpoint, origin, key, resource)
+                if upgrade
+                else build_plain_request(endpoint, origin)
+            )
+            writer.write(request)
             await writer.drain()
             if not (await reader.readexactly(5)).startswith(b"HTTP/"):
                 return attempt.fail(Failure.NOT_HTTP, "the server did not answer with HTTP"), None
@@ -226,18 +344,28 @@ async def open_handshake(
                     Failure.NOT_HTTP, "the server sent a malformed HTTP response"
                 ), None
             outcome = attempt.outcome
-            if outcome.status == 101:
+            if outcome.status == 101 and upgrade:
                 outcome.accept_valid = outcome.headers.get(
                     "sec-websocket-accept"
                 ) == expected_accept(key)
+                outcome.invalid_upgrade = invalid_upgrade(outcome.headers, key)
                 outcome.subprotocol = outcome.headers.get("sec-websocket-protocol")
                 attempt.enter("done")
-                keep_open = outcome.accept_valid
+                if outcome.invalid_upgrade is not None:
+                    return outcome, None
+                if watch_seconds > 0:
+                    remaining = deadline - asyncio.get_running_loop().time()
+                    outcome.after_upgrade = await watch(
+                        reader, writer, max(0.0, min(watch_seconds, remaining - 0.05))
+                    )
+                keep_open = outcome.accepted
                 return outcome, (OpenSocket(reader, writer) if keep_open else None)
             outcome.body_hint = await _read_body_hint(reader, outcome.headers)
             attempt.enter("done")
             return outcome, None
     except TimeoutError:
+        if attempt.phase == "done":  # the watch above is bounded by the deadline too
+            return attempt.outcome, None
         return attempt.fail(Failure.TIMEOUT, f"no answer during {attempt.phase}"), None
     except ssl.SSLCertVerificationError as exc:
         attempt.outcome.certificate_error = exc.verify_message or str(exc)
@@ -275,12 +403,16 @@ async def _abort(writer: asyncio.StreamWriter) -> None:
             await writer.wait_closed()
 
 
-async def close_socket(socket: OpenSocket) -> None:
-    """Closes cleanly: a close frame, a short wait for the server's, then the connection."""
+async def close_socket(socket: OpenSocket, deadline: float | None = None) -> None:
+    """Closes cleanly: a close frame, a short wait for the server's (within the probe's
+    deadline), then the connection."""
+    wait = CLOSE_WAIT
+    if deadline is not None:
+        wait = max(0.0, min(wait, deadline - asyncio.get_running_loop().time()))
     with contextlib.suppress(Exception):
         socket.writer.write(close_frame())
         await socket.writer.drain()
-        async with asyncio.timeout(CLOSE_WAIT):
+        async with asyncio.timeout(wait):
             while (await read_frame(socket.reader)).opcode != OP_CLOSE:
                 pass
     await _abort(socket.writer)
@@ -288,9 +420,9 @@ async def close_socket(socket: OpenSocket) -> None:
 
 @contextlib.asynccontextmanager
 async def opened(
-    endpoint: Endpoint, origin: str | None, deadline: float
+    endpoint: Endpoint, origin: str | None, deadline: float, *, watch_seconds: float = 0.0
 ) -> AsyncIterator[tuple[HandshakeOutcome, OpenSocket | None]]:
-    outcome, socket = await open_handshake(endpoint, origin, deadline)
+    outcome, socket = await open_handshake(endpoint, origin, deadline, watch_seconds=watch_seconds)
     try:
         yield outcome, socket
     finally:
@@ -298,7 +430,18 @@ async def opened(
             await close_socket(socket)
 
 
-async def handshake(endpoint: Endpoint, origin: str | None, deadline: float) -> HandshakeOutcome:
-    """Performs the handshake and closes the connection cleanly right after it."""
-    async with opened(endpoint, origin, deadline) as (outcome, _socket):
-        return outcome
+async def handshake(
+    endpoint: Endpoint,
+    origin: str | None,
+    deadline: float,
+    *,
+    resource: str | None = None,
+    upgrade: bool = True,
+) -> HandshakeOutcome:
+    """Performs the handshake, watches the accepted socket briefly, and closes it cleanly."""
+    outcome, socket = await open_handshake(
+        endpoint, origin, deadline, resource=resource, upgrade=upgrade
+    )
+    if socket is not None:
+        await close_socket(socket, deadline)
+    return outcome

@@ -59,6 +59,9 @@ class ProbeConfig:
     ca_data: str | None = None
     insecure_skip_verify: bool = False
     idle_seconds: float | None = None
+    # ADDR[:PORT] to connect to instead of the URL's host, which keeps its name for Host,
+    # SNI and origins (a staging load balancer under the production name).
+    connect_to: str | None = None
 
 
 @dataclass

@@ -15,9 +15,13 @@ from urllib.parse import urlsplit
 
 from publicsuffixlist import PublicSuffixList
 
+from .target import TargetError, normalise_host
+
 FOREIGN_ORIGIN = "https://wsaudit-foreign.example"
 ATTACKER_SUFFIX = "wsaudit-attacker.example"
 ATTACKER_LABEL = "wsaudit-attacker"
+# "_" is accepted in host names by Chromium and Firefox, "`" and "$" by Safari.
+SPECIAL_CHARACTERS = ("_", "`", "$")
 
 _FIX = "compare the whole Origin (scheme, host and port) against an exact allow-list"
 
@@ -44,6 +48,9 @@ class Origin:
 def parse_origin(value: str) -> Origin:
     """Parses `scheme://host[:port]` as browsers serialise an Origin (no path, no slash)."""
     text = value.strip()
+    if any(ord(ch) < 0x21 or 0x7F <= ord(ch) <= 0x9F for ch in text):
+        # It goes out verbatim in the Origin header: a control character would corrupt it.
+        raise OriginError(f"{value!r} is not an origin: it contains spaces or control characters")
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -55,8 +62,12 @@ def parse_origin(value: str) -> Origin:
         raise OriginError(
             f"{value!r} is not an origin: an Origin is scheme://host[:port] with no path"
         )
+    try:
+        host = normalise_host(parts.hostname)  # browsers serialise IDN hosts as punycode
+    except TargetError as exc:
+        raise OriginError(f"{value!r} is not an origin: {exc}") from None
     default = 443 if parts.scheme == "https" else 80
-    return Origin(parts.scheme, parts.hostname, None if port in (None, default) else port)
+    return Origin(parts.scheme, host, None if port in (None, default) else port)
 
 
 @dataclass(frozen=True)
@@ -123,6 +134,26 @@ def bypass_variants(allowed: Origin) -> list[OriginCase]:
             Origin(allowed.scheme, f"{ATTACKER_LABEL}.{allowed.host}", allowed.port),
             "it accepts any subdomain, so a taken-over or user-content subdomain can "
             "hijack sessions; list the subdomains you trust explicitly",
+        )
+        if subdomain:
+            # app.example.com -> wsaudit-attacker.example.com: what a check for "any
+            # subdomain of the registrable domain" (https://[a-z0-9-]+\.example\.com) lets in.
+            add(
+                "sibling-subdomain",
+                Origin(allowed.scheme, f"{ATTACKER_LABEL}.{domain}", allowed.port),
+                f"it accepts every subdomain of {domain}, so any other site under it (a "
+                "taken-over, staging or user-content subdomain) can hijack sessions; list "
+                "the origins you trust explicitly",
+            )
+    for character in SPECIAL_CHARACTERS:
+        # Scanners' parser-confusion probes (Corsy's special characters): a check that
+        # extracts the host with a pattern stopping at the first unexpected character
+        # reads "app.example.com" out of "app.example.com_.attacker.example".
+        add(
+            "special-character",
+            f"{allowed.scheme}://{allowed.host}{character}.{ATTACKER_SUFFIX}{port}",
+            f"it reads the host with a pattern that stops at {character!r}, so "
+            f"{allowed.host}{character}.{ATTACKER_SUFFIX} passes as {allowed.host}",
         )
     if allowed.scheme == "https":
         add(

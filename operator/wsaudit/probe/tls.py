@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import ssl
 from dataclasses import dataclass
@@ -40,18 +41,28 @@ def client_context(
 
 @dataclass(frozen=True)
 class CertificateInfo:
+    """The leaf's names, and the expiry that matters: the earliest in the verified chain
+    (an intermediate that expires first breaks every connection just the same)."""
+
     subject: str
     issuer: str
     not_after: datetime.datetime
     dns_names: tuple[str, ...]
+    # Which certificate of the chain expires first, when it is not the leaf.
+    expires_first: str | None = None
 
     def days_left(self, now: datetime.datetime) -> float:
         return (self.not_after - now).total_seconds() / 86400
 
 
+def _printable(value: str, limit: int = 200) -> str:
+    """Certificate names are the server's bytes: no control characters into a status."""
+    return "".join(ch if ch.isprintable() else "?" for ch in value)[:limit]
+
+
 def _common_name(name: x509.Name) -> str:
     values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(values[0].value) if values else name.rfc4514_string()
+    return _printable(str(values[0].value) if values else name.rfc4514_string())
 
 
 def describe_certificate(der: bytes) -> CertificateInfo:
@@ -65,7 +76,24 @@ def describe_certificate(der: bytes) -> CertificateInfo:
         subject=_common_name(certificate.subject),
         issuer=_common_name(certificate.issuer),
         not_after=certificate.not_valid_after_utc,
-        dns_names=dns_names,
+        dns_names=tuple(_printable(name) for name in dns_names),
+    )
+
+
+def describe_chain(chain: tuple[bytes, ...]) -> CertificateInfo:
+    """The leaf (chain[0]) described, with the earliest expiry of the whole chain."""
+    leaf = describe_certificate(chain[0])
+    earliest = min(
+        (x509.load_der_x509_certificate(der) for der in chain[1:]),
+        key=lambda certificate: certificate.not_valid_after_utc,
+        default=None,
+    )
+    if earliest is None or earliest.not_valid_after_utc >= leaf.not_after:
+        return leaf
+    return dataclasses.replace(
+        leaf,
+        not_after=earliest.not_valid_after_utc,
+        expires_first=_common_name(earliest.subject),
     )
 
 

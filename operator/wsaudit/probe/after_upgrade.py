@@ -1,0 +1,173 @@
+"""What a server does right after 101 Switching Protocols: keep the socket, or refuse late.
+
+RFC 6455 wants a refusal in the handshake, but many stacks answer 101 to everyone and
+refuse afterwards: express-ws closes with 1008 before any handler runs (and answers 101
+on paths with no route, then closes), Socket.IO namespace middleware (`io.use`) answers
+the client's connect packet with a `44` connect_error. A browser page sees `open` first,
+then the close: that is a refusal, not an accepted Origin, and not a healthy handshake
+for the allowed one. So each accepted connection is held for a short, bounded time and
+what arrives is read: a close frame, a protocol packet, data, or silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import zlib
+from dataclasses import dataclass
+
+from .frames import (
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    Frame,
+    FrameError,
+    encode_frame,
+    read_frame,
+    text_frame,
+)
+
+# How long an accepted connection is watched. Late refusals come at once (a middleware
+# that runs before any handler); long enough for a round trip, short enough that ten
+# Origin cases add well under a second to a probe.
+HOLD_SECONDS = 0.5
+# A server that floods frames gets a verdict, not the event loop.
+MAX_FRAMES = 256
+_INFLATE_LIMIT = 4096
+
+
+class Seen(enum.StrEnum):
+    """The first telling thing after the upgrade."""
+
+    SILENCE = "silence"  # nothing during the hold: the socket is open, waiting for the client
+    DATA = "data"  # the server sent a message (a greeting, a protocol's connect answer)
+    CLOSE = "close"  # a close frame
+    DISCONNECT = "disconnect"  # TCP closed or reset without a close frame
+    ERROR_PACKET = "error-packet"  # a protocol-level refusal (Socket.IO connect_error)
+    INVALID = "invalid"  # frames no browser accepts (masked, oversized control frames, flood)
+
+
+@dataclass(frozen=True)
+class AfterUpgrade:
+    seen: Seen
+    close_code: int | None = None
+    detail: str = ""
+    protocol: str | None = None  # "socket.io" when the Engine.IO open packet was seen
+
+    @property
+    def kept_open(self) -> bool:
+        return self.seen in (Seen.SILENCE, Seen.DATA)
+
+    def describe(self) -> str:
+        match self.seen:
+            case Seen.CLOSE:
+                code = f" {self.close_code}" if self.close_code is not None else " (no code)"
+                return f"a close frame{code}{_close_meaning(self.close_code)}"
+            case Seen.DISCONNECT:
+                return "the connection closing without a close frame"
+            case Seen.ERROR_PACKET | Seen.INVALID:
+                return self.detail
+        return "an open connection"
+
+
+_CLOSE_MEANINGS = {
+    1002: "protocol error",
+    1003: "unsupported data",
+    1008: "policy violation: an origin or authentication check",
+    1011: "server error",
+    4001: "unauthorised",
+    4003: "forbidden",
+    4401: "unauthorised",
+    4403: "forbidden",
+}
+
+
+def _close_meaning(code: int | None) -> str:
+    meaning = _CLOSE_MEANINGS.get(code or 0)
+    return f" ({meaning})" if meaning else ""
+
+
+def _is_engineio_open(packet: bytes) -> bool:
+    """Engine.IO's open packet: `0{"sid":...,"pingInterval":...}` (protocol v3 and v4)."""
+    return packet.startswith(b'0{"sid"') or (
+        packet.startswith(b"0{") and b'"pingInterval"' in packet
+    )
+
+
+class _Inflater:
+    """permessage-deflate payloads, inflated only as far as a packet needs to be read."""
+
+    def __init__(self) -> None:
+        self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+
+    def packet(self, frame: Frame) -> bytes:
+        if not frame.compressed:
+            return frame.payload
+        if not frame.complete:
+            return b""
+        try:
+            return self._inflate.decompress(frame.payload + b"\x00\x00\xff\xff", _INFLATE_LIMIT)
+        except zlib.error:
+            return b""
+
+
+async def watch(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float
+) -> AfterUpgrade:
+    """Reads what the server sends for up to `seconds`, answering pings as a browser would
+    and Engine.IO's open packet with Socket.IO's namespace connect (`40`)."""
+    inflater = _Inflater()
+    protocol: str | None = None
+    try:
+        async with asyncio.timeout(seconds):
+            for _ in range(MAX_FRAMES):
+                frame = await read_frame(reader)
+                if frame.opcode == OP_CLOSE:
+                    return AfterUpgrade(Seen.CLOSE, frame.close_code, protocol=protocol)
+                if frame.opcode == OP_PING:
+                    writer.write(encode_frame(OP_PONG, frame.payload))
+                    await writer.drain()
+                    continue
+                if frame.opcode == OP_PONG or frame.opcode >= OP_CLOSE:
+                    continue
+                packet = inflater.packet(frame) if frame.opcode == OP_TEXT else b""
+                if protocol is None and _is_engineio_open(packet):
+                    protocol = "socket.io"
+                    writer.write(text_frame("40"))
+                    await writer.drain()
+                    continue
+                if protocol == "socket.io":
+                    seen = _socketio_answer(packet)
+                    if seen is None:
+                        continue
+                    return seen
+                return AfterUpgrade(Seen.DATA, protocol=protocol)
+            return AfterUpgrade(
+                Seen.INVALID, detail=f"a flood of more than {MAX_FRAMES} frames at once"
+            )
+    except TimeoutError:
+        return AfterUpgrade(Seen.SILENCE, protocol=protocol)
+    except FrameError as exc:
+        return AfterUpgrade(Seen.INVALID, detail=f"an invalid frame ({exc})", protocol=protocol)
+    except (asyncio.IncompleteReadError, ConnectionError, OSError):
+        return AfterUpgrade(Seen.DISCONNECT, protocol=protocol)
+
+
+def _socketio_answer(packet: bytes) -> AfterUpgrade | None:
+    """Socket.IO's answer to `40`: `40{...}` connected, `44{...}` connect_error (middleware
+    refused), `1` Engine.IO close; Engine.IO pings (`2`) and the like are not answers."""
+    if packet.startswith(b"40"):
+        return AfterUpgrade(Seen.DATA, protocol="socket.io")
+    if packet.startswith(b"44"):
+        return AfterUpgrade(
+            Seen.ERROR_PACKET,
+            detail="a Socket.IO connect_error packet (44): namespace middleware (io.use) "
+            "refused the connection",
+            protocol="socket.io",
+        )
+    if packet.startswith(b"1"):
+        return AfterUpgrade(
+            Seen.ERROR_PACKET, detail="an Engine.IO close packet", protocol="socket.io"
+        )
+    return None
