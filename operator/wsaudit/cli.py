@@ -26,6 +26,7 @@ from .probe import (
     ProbeResult,
     parse_network,
     probe,
+    read_token_file,
 )
 from .render import label, use_colour
 from .settings import SettingsError, add_run_arguments, settings_from
@@ -120,6 +121,12 @@ def _add_probe(commands: argparse._SubParsersAction[_Parser]) -> None:
         "--subprotocol", action="append", default=[], metavar="P", help="offer this subprotocol"
     )
     cmd.add_argument("--ca-file", metavar="F", help="trust this CA bundle (PEM)")
+    cmd.add_argument(
+        "--connect-to",
+        metavar="ADDR[:PORT]",
+        help="connect to this address instead of the URL's host, which keeps its name in "
+        "Host, SNI and origins (a staging load balancer under the production name)",
+    )
     cmd.add_argument(
         "--insecure",
         action="store_true",
@@ -308,16 +315,6 @@ def build_parser() -> _Parser:
     return parser
 
 
-def _read_token(path: str | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip()
-    except OSError as exc:
-        raise UsageError(f"--bearer-token-file: cannot read {path}: {exc.strerror}") from None
-
-
 def _run_probe(args: argparse.Namespace, out: TextIO) -> int:
     try:
         guard = AddressGuard(
@@ -326,6 +323,14 @@ def _run_probe(args: argparse.Namespace, out: TextIO) -> int:
         )
     except ValueError as exc:
         raise UsageError(f"--deny-cidr: {exc}") from None
+    try:
+        token = (
+            None
+            if args.bearer_token_file is None
+            else read_token_file(args.bearer_token_file, "--bearer-token-file")
+        )
+    except ProbeConfigError as exc:
+        raise UsageError(str(exc)) from None
     config = ProbeConfig(
         url=args.url,
         allowed_origins=tuple(args.allowed_origin),
@@ -335,12 +340,13 @@ def _run_probe(args: argparse.Namespace, out: TextIO) -> int:
         timeout=args.timeout,
         headers=tuple(args.header),
         subprotocols=tuple(args.subprotocol),
-        bearer_token=_read_token(args.bearer_token_file),
+        bearer_token=token,
         tls_required=not args.tls_optional,
         min_certificate_days=args.min_cert_days,
         ca_file=args.ca_file,
         insecure_skip_verify=args.insecure,
         idle_seconds=args.idle,
+        connect_to=args.connect_to,
     )
     try:
         result = asyncio.run(probe(config, guard))

@@ -8,7 +8,8 @@ from wsaudit.audit import Finding, Severity
 from wsaudit.metrics import Metrics
 from wsaudit.probe import Check, CheckStatus, ProbeResult
 
-TIMES = {"finished": 1e9, "cert_not_after": 2e9, "interval": 60.0}
+TIMES = {"finished": 1e9, "interval": 60.0}
+CONDITIONS = [("Ready", "True"), ("Reachable", "True"), ("OriginEnforced", "True")]
 
 
 def exposition(metrics: Metrics) -> str:
@@ -19,7 +20,7 @@ def probe_result(origin: CheckStatus, idle: CheckStatus = CheckStatus.SKIP) -> P
     checks = [
         Check("tls.scheme", CheckStatus.PASS, ""),
         Check("tls.certificate", CheckStatus.PASS, ""),
-        Check("tls.expiry", CheckStatus.PASS, ""),
+        Check("tls.expiry", CheckStatus.PASS, "", {"notAfter": "2033-05-18T03:33:20+00:00"}),
         Check("handshake", CheckStatus.PASS, "", {"status": 101}),
         Check("origin.foreign", origin, ""),
         Check("idle", idle, ""),
@@ -29,7 +30,9 @@ def probe_result(origin: CheckStatus, idle: CheckStatus = CheckStatus.SKIP) -> P
 
 def test_endpoint_series_follow_the_probe_and_vanish_on_delete() -> None:
     metrics = Metrics()
-    metrics.record_probe("prod", "chat", probe_result(CheckStatus.FAIL, CheckStatus.PASS), **TIMES)
+    failing = [("Ready", "False"), ("Reachable", "True"), ("OriginEnforced", "False")]
+    result = probe_result(CheckStatus.FAIL, CheckStatus.PASS)
+    metrics.record_probe("prod", "chat", result, conditions=failing, **TIMES)
     text = exposition(metrics)
     assert 'wsaudit_endpoint_up{name="chat",namespace="prod"} 1.0' in text
     assert 'wsaudit_endpoint_origin_enforced{name="chat",namespace="prod"} 0.0' in text
@@ -39,14 +42,75 @@ def test_endpoint_series_follow_the_probe_and_vanish_on_delete() -> None:
     assert 'wsaudit_probes_total{result="failure"} 1.0' in text
     assert 'wsaudit_endpoint_probe_interval_seconds{name="chat",namespace="prod"} 60.0' in text
     assert 'wsaudit_probe_duration_seconds_count{phase="handshake"} 1.0' in text
+    assert (
+        'wsaudit_endpoint_condition{name="chat",namespace="prod",status="False",'
+        'type="OriginEnforced"} 1.0'
+    ) in text
+    assert (
+        'wsaudit_endpoint_condition{name="chat",namespace="prod",status="True",'
+        'type="OriginEnforced"} 0.0'
+    ) in text
 
-    metrics.record_probe("prod", "chat", probe_result(CheckStatus.PASS), **TIMES)
+    metrics.record_probe(
+        "prod", "chat", probe_result(CheckStatus.PASS), conditions=CONDITIONS, **TIMES
+    )
     text = exposition(metrics)
     assert 'wsaudit_endpoint_origin_enforced{name="chat",namespace="prod"} 1.0' in text
     assert 'check="idle"' not in text  # skipped now: no stale series
 
     metrics.forget_endpoint("prod", "chat")
     assert 'name="chat"' not in exposition(metrics)
+
+
+def test_not_judged_is_absent_not_zero() -> None:
+    metrics = Metrics()
+    unknown = [("Ready", "Unknown"), ("Reachable", "True"), ("OriginEnforced", "Unknown")]
+    metrics.record_probe(
+        "prod", "quiet", probe_result(CheckStatus.SKIP), conditions=unknown, **TIMES
+    )
+    text = exposition(metrics)
+    assert "wsaudit_endpoint_origin_enforced{" not in text
+    assert (
+        'wsaudit_endpoint_condition{name="quiet",namespace="prod",status="Unknown",'
+        'type="OriginEnforced"} 1.0'
+    ) in text
+
+
+def test_a_blocked_endpoint_keeps_no_probe_verdicts_but_its_last_probe_time() -> None:
+    metrics = Metrics()
+    metrics.record_probe(
+        "prod", "chat", probe_result(CheckStatus.PASS), conditions=CONDITIONS, **TIMES
+    )
+    blocked = [("Ready", "False"), ("Reachable", "Unknown"), ("OriginEnforced", "Unknown")]
+    metrics.record_blocked("prod", "chat", conditions=blocked, interval=60.0)
+    text = exposition(metrics)
+    for gone in ("wsaudit_endpoint_up{", "wsaudit_endpoint_check{", "expiry_timestamp_seconds{"):
+        assert gone not in text
+    assert (
+        'wsaudit_endpoint_last_probe_timestamp_seconds{name="chat",namespace="prod"} 1e+09' in text
+    )
+    assert 'status="False",type="Ready"} 1.0' in text
+
+
+def test_certificate_expiry_and_its_threshold_are_per_endpoint() -> None:
+    metrics = Metrics()
+    result = probe_result(CheckStatus.PASS)
+    metrics.record_probe(
+        "prod", "a", result, conditions=CONDITIONS, cert_threshold_days=30, **TIMES
+    )
+    text = exposition(metrics)
+    assert 'wsaudit_endpoint_cert_expiry_timestamp_seconds{name="a",namespace="prod"} 2e+09' in text
+    assert (
+        'wsaudit_endpoint_cert_expiry_threshold_seconds{name="a",namespace="prod"} 2.592e+06'
+    ) in text
+    without_tls = ProbeResult("ws://a/", [Check("handshake", CheckStatus.PASS, "")], {})
+    metrics.record_probe("prod", "a", without_tls, conditions=CONDITIONS, **TIMES)
+    assert (
+        "cert_expiry"
+        not in exposition(metrics)
+        .split("# HELP wsaudit_endpoint_cert_expiry_threshold")[0]
+        .split("TYPE wsaudit_endpoint_cert_expiry_timestamp_seconds gauge")[1]
+    )
 
 
 def test_ingress_findings_are_counted_and_stale_rules_removed() -> None:

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from wsaudit.probe import ProbeConfig, ProbeConfigError
-from wsaudit.probe.config import prepare
+from wsaudit.probe.config import prepare, read_token_file
 
 
 @pytest.mark.parametrize(
@@ -25,7 +28,16 @@ from wsaudit.probe.config import prepare
             "not an origin",
         ),
         (ProbeConfig(url="wss://a.example", timeout=0), "timeout", "above 0"),
-        (ProbeConfig(url="wss://a.example", ca_file="/nonexistent.pem"), "tls.ca", "cannot load"),
+        (
+            ProbeConfig(url="wss://a.example", ca_file="/nonexistent.pem"),
+            "--ca-file",
+            "cannot read",
+        ),
+        (ProbeConfig(url="wss://a.example", ca_file="/dev/zero"), "--ca-file", "not a regular"),
+        (ProbeConfig(url="wss://a.example", ca_data="garbage"), "tls.ca", "cannot load"),
+        (ProbeConfig(url="wss://a.example", headers=(("X-A", "caf\u00e9"),)), "headers", "ASCII"),
+        (ProbeConfig(url="wss://a.example", headers=(("X-A", "a\x1bb"),)), "headers", "control"),
+        (ProbeConfig(url="wss://a.example", connect_to="a b"), "connectTo", "ADDR"),
         (ProbeConfig(url="ftp://a.example"), "url", "unsupported scheme"),
         (ProbeConfig(url="wss://a.example", bearer_token=" "), "auth.token", "empty"),
         (ProbeConfig(url="wss://a.example", subprotocols=("a b",)), "subprotocols", "token"),
@@ -41,3 +53,24 @@ def test_token_becomes_a_bearer_header_and_own_origin_is_the_default() -> None:
     prepared = prepare(ProbeConfig(url="wss://a.example:8443/ws", bearer_token="t0k"))
     assert ("Authorization", "Bearer t0k") in prepared.headers
     assert [str(o) for o in prepared.allowed] == ["https://a.example:8443"]
+
+
+def test_token_and_ca_files_that_would_hang_or_flood_are_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    latin = tmp_path / "latin1"
+    latin.write_bytes(b"caf\xe9")
+    huge = tmp_path / "huge"
+    huge.write_bytes(b"a" * (2 * 1024 * 1024))
+    for path, reason in (
+        (fifo, "not a regular file"),
+        (Path("/dev/zero"), "not a regular file"),
+        (tmp_path, "not a regular file"),
+        (latin, "not UTF-8"),
+        (huge, "larger than"),
+    ):
+        with pytest.raises(ProbeConfigError, match=reason):
+            read_token_file(str(path), "--bearer-token-file")
+    token = tmp_path / "token"
+    token.write_text("  abc.def\n")
+    assert read_token_file(str(token), "--bearer-token-file") == "abc.def"

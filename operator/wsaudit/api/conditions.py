@@ -25,6 +25,40 @@ ORDER = (READY, REACHABLE, ORIGIN_ENFORCED, SECURE, INGRESS_CONFIGURED)
 
 
 @dataclass(frozen=True)
+class CheckKind:
+    """Which condition a check feeds, and the reason that condition takes when it fails."""
+
+    condition: str | None
+    failure_reason: str
+
+
+# The check catalogue: a new probe check is one line here (ids not listed fall back by
+# their prefix). Metrics need no entry: wsaudit_endpoint_check is labelled by id.
+CHECKS = {
+    "tls.scheme": CheckKind(SECURE, "InsecureScheme"),
+    "tls.certificate": CheckKind(SECURE, "CertificateInvalid"),
+    "tls.expiry": CheckKind(SECURE, "CertificateExpiring"),
+    "handshake": CheckKind(REACHABLE, "HandshakeFailed"),
+    "idle": CheckKind(None, "IdleConnectionCut"),
+}
+_BY_PREFIX = {
+    "origin.": CheckKind(ORIGIN_ENFORCED, "UntrustedOriginAccepted"),
+    "tls.": CheckKind(SECURE, "TlsCheckFailed"),
+}
+
+
+def kind_of(check_id: str) -> CheckKind:
+    if check_id in CHECKS:
+        return CHECKS[check_id]
+    prefix = next((p for p in _BY_PREFIX if check_id.startswith(p)), None)
+    return _BY_PREFIX[prefix] if prefix else CheckKind(None, f"{camel(check_id)}Failed")
+
+
+def _feeding(result: ProbeResult, condition: str) -> list[Check]:
+    return [c for c in result.checks if kind_of(c.id).condition == condition]
+
+
+@dataclass(frozen=True)
 class Verdict:
     """A condition before its timestamps are settled."""
 
@@ -52,19 +86,14 @@ def reachable(result: ProbeResult) -> Verdict:
 
 
 def secure(result: ProbeResult) -> Verdict:
-    tls = [c for c in result.checks if c.id.startswith("tls.")]
+    tls = _feeding(result, SECURE)
     failed = _first(tls, CheckStatus.FAIL)
     if failed is not None:
-        reason = {
-            "tls.scheme": "InsecureScheme",
-            "tls.certificate": "CertificateInvalid",
-            "tls.expiry": "CertificateExpiring",
-        }[failed.id]
-        return Verdict(SECURE, "False", reason, failed.message)
+        return Verdict(SECURE, "False", kind_of(failed.id).failure_reason, failed.message)
     warned = _first(tls, CheckStatus.WARN)
     if warned is not None:
         return Verdict(SECURE, "False", "InsecureSchemeAllowed", warned.message)
-    if all(c.status is CheckStatus.PASS for c in tls):
+    if tls and all(c.status is CheckStatus.PASS for c in tls):
         expiry = result.check("tls.expiry")
         detail = f"; {expiry.message}" if expiry else ""
         return Verdict(
@@ -75,7 +104,7 @@ def secure(result: ProbeResult) -> Verdict:
 
 
 def origin_enforced(result: ProbeResult) -> Verdict:
-    origin = [c for c in result.checks if c.id.startswith("origin.")]
+    origin = _feeding(result, ORIGIN_ENFORCED)
     failed = [c for c in origin if c.status is CheckStatus.FAIL]
     if failed:
         ids = ", ".join(c.id for c in failed)
@@ -85,8 +114,9 @@ def origin_enforced(result: ProbeResult) -> Verdict:
             "UntrustedOriginAccepted",
             f"{len(failed)} untrusted Origin case(s) accepted ({ids}): {failed[0].message}",
         )
-    if origin and all(c.status is CheckStatus.SKIP for c in origin):
-        return Verdict(ORIGIN_ENFORCED, "Unknown", "NotJudged", origin[0].message)
+    if all(c.status is CheckStatus.SKIP for c in origin):
+        message = origin[0].message if origin else "no untrusted Origin was tried"
+        return Verdict(ORIGIN_ENFORCED, "Unknown", "NotJudged", message)
     warned = [c.id for c in origin if c.status is CheckStatus.WARN]
     note = f" (warnings: {', '.join(warned)})" if warned else ""
     return Verdict(

@@ -27,8 +27,12 @@ CATEGORIES = ["wsaudit"]
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-ORIGIN_PATTERN = r"^https?://[^/?#\s]+$"
-URL_PATTERN = r"^wss?://[^\s]+$"
+# No spaces or control characters (C0, DEL, C1): they would go out verbatim in a header
+# or a request line. Non-ASCII letters are fine: hosts become IDNA, paths are encoded.
+ORIGIN_PATTERN = r"^https?://[^/?#\s\x00-\x1f\x7f-\x9f]+$"
+URL_PATTERN = r"^wss?://[^\s\x00-\x1f\x7f-\x9f]+$"
+# A header value: visible ASCII, spaces and tabs (RFC 9110 field-value without obs-text).
+HEADER_VALUE_PATTERN = r"^[\t\x20-\x7e]*$"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 TOKEN_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # noqa: S105 (an RFC 7230 token, not a secret)
 OriginText = Annotated[str, StringConstraints(pattern=ORIGIN_PATTERN, max_length=512)]
@@ -147,7 +151,9 @@ class Header(_Model):
         max_length=256,
     )
     value: str = Field(
-        description="Header value (no CR or LF).", max_length=4096, pattern=r"^[^\r\n]*$"
+        description="Header value: visible ASCII, spaces and tabs.",
+        max_length=4096,
+        pattern=HEADER_VALUE_PATTERN,
     )
 
 

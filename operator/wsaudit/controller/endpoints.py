@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +42,7 @@ from .kube import SecretError
 from .runtime import Runtime, runtime_of
 
 JITTER = 0.1  # each interval varies by +-10% so that endpoints drift apart
+log = logging.getLogger(__name__)
 
 
 class Blocked(Exception):
@@ -115,7 +117,8 @@ async def _ingress_verdict(
     ingress_class_index: ingresses.Index,
 ) -> Verdict | None:
     ingress_name, body = _serving_ingress(namespace, spec, ingress_index)
-    newly = runtime.refer(namespace, name, ingress_name)
+    newly, orphaned = runtime.refer(namespace, name, ingress_name)
+    release_ingresses(runtime, namespace, orphaned, ingress_index)
     if ingress_name is None:
         return None
     if body is None:
@@ -144,12 +147,14 @@ def _status(
     return status
 
 
-def _cert_not_after(result: ProbeResult) -> float | None:
-    expiry = result.check("tls.expiry")
-    not_after = expiry.details.get("notAfter") if expiry else None
-    if not isinstance(not_after, str):
-        return None
-    return datetime.datetime.fromisoformat(not_after).timestamp()
+def release_ingresses(
+    runtime: Runtime, namespace: str, orphaned: Sequence[str], ingress_index: ingresses.Index
+) -> None:
+    """An Ingress no endpoint refers to any more keeps its findings only if annotated."""
+    for ingress in orphaned:
+        body = ingresses.latest(ingress_index, (namespace, ingress))
+        if body is None or not ingresses.serves_websockets(runtime, namespace, ingress, body):
+            ingresses.forget(runtime, namespace, ingress)
 
 
 def _post_transitions(body: kopf.Body, changed: list[Verdict]) -> None:
@@ -180,10 +185,14 @@ async def probe_once(
     ]
     result: ProbeResult | None = None
     interval = 60.0
+    cert_threshold_days: int | None = None
+    suspended = False
     try:
         spec = parse_spec(body.get("spec"))
         interval = spec.interval_seconds
+        cert_threshold_days = spec.tls.min_certificate_days
         if spec.suspend:
+            suspended = True
             verdicts = suspended_verdicts(previous)
             runtime.metrics.forget_endpoint(namespace, name)  # no stale series while paused
         else:
@@ -205,7 +214,30 @@ async def probe_once(
         )
     except Blocked as exc:
         verdicts = blocked_verdicts(exc.reason, str(exc), [c.type for c in previous])
+    except (ApiException, OSError, HTTPError):
+        raise  # the API server is unreachable: the loop retries
+    except Exception as exc:  # one endpoint's failure must not stop its loop
+        log.exception("probe of %s/%s failed unexpectedly", namespace, name)
+        verdicts = blocked_verdicts(
+            "ProbeError",
+            f"the probe failed unexpectedly ({type(exc).__name__}); this is a wsaudit bug",
+            [c.type for c in previous],
+        )
     conditions, changed = settle(verdicts, previous, generation, _now())
+    # Metrics first: they hold what was found even when the status write fails.
+    current = [(c.type, c.status) for c in conditions]
+    if result is not None:
+        runtime.metrics.record_probe(
+            namespace,
+            name,
+            result,
+            conditions=current,
+            finished=time.time(),
+            interval=interval,
+            cert_threshold_days=cert_threshold_days,
+        )
+    elif not suspended:
+        runtime.metrics.record_blocked(namespace, name, conditions=current, interval=interval)
     try:
         await runtime.kube.patch_status(namespace, name, _status(result, conditions, generation))
     except ApiException as exc:
@@ -214,14 +246,6 @@ async def probe_once(
         raise
     _post_transitions(body, changed)
     if result is not None:
-        runtime.metrics.record_probe(
-            namespace,
-            name,
-            result,
-            finished=time.time(),
-            cert_not_after=_cert_not_after(result),
-            interval=interval,
-        )
         logger.info(
             f"probed {result.url}: {'failed' if result.failed else 'ok'}"
             f"{f' ({result.cause})' if result.cause else ''}"
@@ -262,7 +286,8 @@ async def probe_loop(
             jitter = random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 (not cryptographic)
             await _pause(stopped, wake, interval * jitter)
     finally:
-        runtime.forget_endpoint(namespace, name)
+        orphaned = runtime.forget_endpoint(namespace, name)
+        release_ingresses(runtime, namespace, orphaned, indices["ingress_index"])
 
 
 def _first_delay(body: Mapping[str, Any]) -> float:

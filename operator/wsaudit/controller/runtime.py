@@ -55,22 +55,28 @@ class Runtime:
         for endpoint in self.references.get((namespace, ingress), set()):
             self.wake(namespace, endpoint)
 
-    def forget_endpoint(self, namespace: str, endpoint: str) -> None:
-        self.refer(namespace, endpoint, None)
+    def forget_endpoint(self, namespace: str, endpoint: str) -> list[str]:
+        """Forgets the endpoint; returns the Ingresses that lost their last referrer."""
+        _new, orphaned = self.refer(namespace, endpoint, None)
         self.wakeups.pop((namespace, endpoint), None)
         self.metrics.forget_endpoint(namespace, endpoint)
+        return orphaned
 
-    def refer(self, namespace: str, endpoint: str, ingress: str | None) -> bool:
-        """Records which Ingress an endpoint uses; True when the reference is new."""
+    def refer(self, namespace: str, endpoint: str, ingress: str | None) -> tuple[bool, list[str]]:
+        """Records which Ingress an endpoint uses. Returns whether the reference is new, and
+        the Ingresses no endpoint refers to any more (their findings may go)."""
         new = False
+        orphaned: list[str] = []
         for (ns, name), endpoints in self.references.items():
             if ns == namespace and endpoint in endpoints and name != ingress:
                 endpoints.discard(endpoint)
+                if not endpoints:
+                    orphaned.append(name)
         if ingress is not None:
             endpoints = self.references[(namespace, ingress)]
             new = endpoint not in endpoints
             endpoints.add(endpoint)
-        return new
+        return new, orphaned
 
 
 def runtime_of(memo: Any) -> Runtime:

@@ -4,7 +4,7 @@ Pure parts (target parsing, guard decisions, origin cases, classification) are s
 from the I/O (resolve, handshake, TLS, idle hold) so that each can be tested on its own.
 """
 
-from .config import ProbeConfigError
+from .config import ProbeConfigError, read_token_file
 from .engine import probe
 from .guard import AddressGuard, parse_network
 from .models import Check, CheckStatus, ProbeConfig, ProbeResult
@@ -18,4 +18,5 @@ __all__ = [
     "ProbeResult",
     "parse_network",
     "probe",
+    "read_token_file",
 ]

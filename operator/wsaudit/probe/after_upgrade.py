@@ -1,9 +1,11 @@
 """What a server does right after 101 Switching Protocols: keep the socket, or refuse late.
 
 RFC 6455 wants a refusal in the handshake, but many stacks answer 101 to everyone and
-refuse afterwards: express-ws closes with 1008 before any handler runs (and answers 101
-on paths with no route, then closes), Socket.IO namespace middleware (`io.use`) answers
-the client's connect packet with a `44` connect_error. A browser page sees `open` first,
+refuse afterwards: express-ws answers 101 before its route middleware runs, so a
+middleware's 403 becomes a close frame without a code (1005), as does a path with no
+`app.ws` route (express-ws 5.0.2 lib/index.js 79-95); user code closes with 1008; Socket.IO
+namespace middleware (`io.use`) answers the client's connect packet with a `44`
+connect_error and leaves the socket open (socket.io 4.8.4 dist/namespace.js 221-240). A browser page sees `open` first,
 then the close: that is a refusal, not an accepted Origin, and not a healthy handshake
 for the allowed one. So each accepted connection is held for a short, bounded time and
 what arrives is read: a close frame, a protocol packet, data, or silence.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import ssl
+import stat
 from dataclasses import dataclass
 
 from .models import ProbeConfig
@@ -20,6 +22,8 @@ FORBIDDEN_HEADERS = frozenset(
 )
 MAX_TIMEOUT = 300.0
 MAX_IDLE = 3600.0
+# A token or a CA bundle is small; a larger file is a mistake (or /dev/zero).
+MAX_INPUT_FILE = 1024 * 1024
 
 
 class ProbeConfigError(ValueError):
@@ -42,6 +46,32 @@ class PreparedProbe:
     # Where to connect: the URL's host and port, or the connect-to address.
     connect_host: str
     connect_port: int
+
+
+def read_input_file(path: str, field: str) -> bytes:
+    """A small regular file's bytes. A FIFO, a device, a directory or a file over 1 MiB is
+    refused before reading, so that input can neither hang the probe nor fill memory."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ProbeConfigError(field, f"cannot read {path}: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ProbeConfigError(field, f"{path} is not a regular file")
+    if info.st_size > MAX_INPUT_FILE:
+        os.close(fd)
+        raise ProbeConfigError(field, f"{path} is larger than {MAX_INPUT_FILE // 1024} KiB")
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(MAX_INPUT_FILE)
+
+
+def read_token_file(path: str, field: str) -> str:
+    """A bearer token from a file: UTF-8 text, surrounding whitespace dropped."""
+    try:
+        return read_input_file(path, field).decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ProbeConfigError(field, f"{path} is not UTF-8 text") from None
 
 
 def visible_ascii(value: str) -> bool:
@@ -107,11 +137,12 @@ def prepare(config: ProbeConfig) -> PreparedProbe:
     context = None
     if target.secure:
         try:
-            context = client_context(
-                ca_file=config.ca_file,
-                ca_data=config.ca_data,
-                insecure=config.insecure_skip_verify,
-            )
+            ca_data: str | bytes | None = config.ca_data
+            if config.ca_file is not None:
+                ca_data = read_input_file(config.ca_file, "--ca-file")
+                if ca_data.isascii():
+                    ca_data = ca_data.decode("ascii")  # PEM; bytes are taken as DER
+            context = client_context(ca_data=ca_data, insecure=config.insecure_skip_verify)
         except TlsConfigError as exc:
             raise ProbeConfigError("tls.ca", str(exc)) from None
     connect_host, connect_port = target.host, target.port

@@ -19,9 +19,7 @@ class TlsConfigError(ValueError):
     """The CA file or data cannot be used."""
 
 
-def client_context(
-    *, ca_file: str | None = None, ca_data: str | None = None, insecure: bool = False
-) -> ssl.SSLContext:
+def client_context(*, ca_data: str | bytes | None = None, insecure: bool = False) -> ssl.SSLContext:
     """A verifying client context (system roots, or the given CA), TLS 1.2 at least."""
     if insecure:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -29,10 +27,9 @@ def client_context(
         context.verify_mode = ssl.CERT_NONE
     else:
         try:
-            context = ssl.create_default_context(cafile=ca_file, cadata=ca_data)
-        except (OSError, ssl.SSLError) as exc:
-            source = ca_file or "the CA data"
-            raise TlsConfigError(f"cannot load CA certificates from {source}: {exc}") from None
+            context = ssl.create_default_context(cadata=ca_data)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise TlsConfigError(f"cannot load CA certificates: {exc}") from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     # HTTP/1.1 is the only protocol that can carry a WebSocket upgrade (RFC 6455).
     context.set_alpn_protocols(["http/1.1"])
