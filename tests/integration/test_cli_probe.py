@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +87,48 @@ async def test_invalid_input_exits_2_with_one_line(args: list[str], message: str
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--header", "X-Team: équipe"], "visible ASCII"),
+        (["--header", "X-A: a\x1bb"], "control characters"),
+        (["--allowed-origin", "https://a\x1b.example"], "control characters"),
+        (["--ca-file", "/dev/zero"], "not a regular file"),
+        (["--bearer-token-file", "/dev/zero"], "not a regular file"),
+        (["--connect-to", "a b c"], "ADDR[:PORT]"),
+    ],
+)
+async def test_bad_input_is_one_line_and_exit_2(args: list[str], words: str) -> None:
+    done = await run_cli("probe", "wss://app.example.com/ws", *args)
+    assert done.returncode == 2, done.stderr
+    assert words in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
+
+
+async def test_a_fifo_as_token_file_is_refused_without_hanging(tmp_path: Path) -> None:
+    fifo = tmp_path / "token"
+    os.mkfifo(fifo)
+    done = await asyncio.wait_for(
+        run_cli("probe", "wss://app.example.com/ws", "--bearer-token-file", str(fifo)), 10
+    )
+    assert done.returncode == 2
+    assert "not a regular file" in done.stderr
+
+
+async def test_a_non_ascii_url_is_probed_not_a_traceback() -> None:
+    async with websocket_server("strict") as server:
+        done = await run_cli(
+            "probe",
+            server.url(path="/ünïcode?q=☃"),
+            "--allowed-origin",
+            ALLOWED,
+            "--allow-private",
+            "--tls-optional",
+            "--output",
+            "json",
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["checks"]
