@@ -17,7 +17,8 @@ EXPECTED = [
     "FAIL origin.foreign: origin check accepts https://wsaudit-foreign.example",
     "prefix-bug (checks the Origin with startswith()): Ready=False UntrustedOriginAccepted",
     "FAIL origin.suffix-appended: origin check accepts "
-    "https://app.example.com.wsaudit-attacker.example: it likely compares a prefix",
+    "https://app.example.com.wsaudit-attacker.example (cross-site: any web page",
+    "it likely compares a prefix (startswith('https://app.example.com')",
     "plaintext (served over ws://): Ready=False InsecureScheme",
     "Ready=False UpgradeNotForwarded",
     "proxy_set_header Upgrade $http_upgrade",

@@ -153,13 +153,19 @@ def test_ingress_findings_become_ingress_configured_and_follow_a_fix(
     assert "ingress-nginx.proxy-read-timeout" in str(found["message"])
     assert status_of(cluster, namespace, "chat", "Ready")[0] == "False"
     wait_for(lambda: events(cluster, namespace, "chat", "WebSocketMisconfigured") >= 1, 20)
-    assert f'ingress="chat",namespace="{namespace}",rule="ingress-nginx.proxy-read-timeout"' in (
-        operator.metrics()
-    )
+    findings = f'ingress="chat",namespace="{namespace}",rule="ingress-nginx.proxy-read-timeout"'
+    assert findings in operator.metrics()
 
     apply(cluster, namespace, nginx_ingress("3600"))
     wait_condition(cluster, namespace, "chat", "IngressConfigured", "True", timeout=15)
     wait_condition(cluster, namespace, "chat", "Ready", "True", timeout=15)
+
+    # The Ingress is not annotated: its findings were exported only because the endpoint
+    # referred to it, and go with the last reference.
+    apply(cluster, namespace, nginx_ingress("60"))
+    wait_for(lambda: findings in operator.metrics(), 20)
+    cluster.kubectl("-n", namespace, "delete", "wse", "chat")
+    wait_for(lambda: f'ingress="chat",namespace="{namespace}"' not in operator.metrics(), 20)
 
 
 def test_an_ingress_serving_the_url_is_found_without_a_reference(
@@ -209,6 +215,14 @@ def test_missing_secret_is_a_condition_and_others_keep_being_served(
     found = wait_condition(cluster, namespace, "secret", "Ready", "False", reason="SecretNotFound")
     assert f"Secret {namespace}/chat-token does not exist" in str(found["message"])
     wait_condition(cluster, namespace, "fine", "Ready", "True")
+    # No probe verdict is exported for an endpoint that cannot be probed; its conditions are.
+    metrics = operator.metrics()
+    assert f'wsaudit_endpoint_up{{name="secret",namespace="{namespace}"}}' not in metrics
+    assert (
+        f'wsaudit_endpoint_condition{{name="secret",namespace="{namespace}",status="False",'
+        'type="Ready"} 1.0'
+    ) in metrics
+    assert f'wsaudit_endpoint_up{{name="fine",namespace="{namespace}"}} 1.0' in metrics
     # Without the webhook the schema lets this through; the operator refuses to probe it.
     invalid = wait_condition(cluster, namespace, "forged", "Ready", "False", reason="InvalidSpec")
     assert "spec.headers: Origin is set by the prober itself" in str(invalid["message"])

@@ -325,3 +325,18 @@ def test_whatever_validation_accepts_can_be_probed(
             assert result.check("handshake") is not None
 
     asyncio.run(scenario())
+
+
+async def test_an_error_message_then_a_close_is_a_refusal_not_an_accepted_origin() -> None:
+    message = b'{"error":"unauthorized"}'
+
+    def decide(head: bytes) -> bytes:
+        if origin_of(head) == ALLOWED:
+            return upgrade(head) + bytes([0x81, 5]) + b"hello"  # a greeting, then open
+        return upgrade(head) + bytes([0x81, len(message)]) + message + close_frame(4401)
+
+    _elapsed, result = await run(server_that(decide), timeout=5)
+    checks = statuses(result)
+    assert checks["handshake"] is CheckStatus.PASS
+    assert checks["origin.foreign"] is CheckStatus.WARN
+    assert "4401 (unauthorised) after a message" in result.check("origin.foreign").message  # type: ignore[attr-defined]

@@ -5,10 +5,11 @@ refuse afterwards: express-ws answers 101 before its route middleware runs, so a
 middleware's 403 becomes a close frame without a code (1005), as does a path with no
 `app.ws` route (express-ws 5.0.2 lib/index.js 79-95); user code closes with 1008; Socket.IO
 namespace middleware (`io.use`) answers the client's connect packet with a `44`
-connect_error and leaves the socket open (socket.io 4.8.4 dist/namespace.js 221-240). A browser page sees `open` first,
-then the close: that is a refusal, not an accepted Origin, and not a healthy handshake
-for the allowed one. So each accepted connection is held for a short, bounded time and
-what arrives is read: a close frame, a protocol packet, data, or silence.
+connect_error and leaves the socket open (socket.io 4.8.4 dist/namespace.js 221-240). A
+browser page sees `open` first, then the close: that is a refusal, not an accepted Origin,
+and not a healthy handshake for the allowed one. So each accepted connection is held for a
+short, bounded time and what arrives is read: a close frame, a protocol packet, data, or
+silence.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class AfterUpgrade:
         match self.seen:
             case Seen.CLOSE:
                 code = f" {self.close_code}" if self.close_code is not None else " (no code)"
-                return f"a close frame{code}{_close_meaning(self.close_code)}"
+                after = f" {self.detail}" if self.detail else ""
+                return f"a close frame{code}{_close_meaning(self.close_code)}{after}"
             case Seen.DISCONNECT:
                 return "the connection closing without a close frame"
             case Seen.ERROR_PACKET | Seen.INVALID:
@@ -118,15 +120,22 @@ async def watch(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float
 ) -> AfterUpgrade:
     """Reads what the server sends for up to `seconds`, answering pings as a browser would
-    and Engine.IO's open packet with Socket.IO's namespace connect (`40`)."""
+    and Engine.IO's open packet with Socket.IO's namespace connect (`40`). Data does not
+    end the watch: an error message followed by a close is a refusal too."""
     inflater = _Inflater()
     protocol: str | None = None
+    talked = False  # the server sent a message (or Socket.IO connected)
     try:
         async with asyncio.timeout(seconds):
             for _ in range(MAX_FRAMES):
                 frame = await read_frame(reader)
                 if frame.opcode == OP_CLOSE:
-                    return AfterUpgrade(Seen.CLOSE, frame.close_code, protocol=protocol)
+                    return AfterUpgrade(
+                        Seen.CLOSE,
+                        frame.close_code,
+                        detail="after a message" if talked else "",
+                        protocol=protocol,
+                    )
                 if frame.opcode == OP_PING:
                     writer.write(encode_frame(OP_PONG, frame.payload))
                     await writer.drain()
@@ -139,28 +148,26 @@ async def watch(
                     writer.write(text_frame("40"))
                     await writer.drain()
                     continue
-                if protocol == "socket.io":
-                    seen = _socketio_answer(packet)
-                    if seen is None:
-                        continue
-                    return seen
+                refusal = _socketio_refusal(packet) if protocol else None
+                if refusal is not None:
+                    return refusal
+                talked = True
+            if talked:  # a busy stream, not a flood: the socket is open and talking
                 return AfterUpgrade(Seen.DATA, protocol=protocol)
             return AfterUpgrade(
-                Seen.INVALID, detail=f"a flood of more than {MAX_FRAMES} frames at once"
+                Seen.INVALID, detail=f"a flood of more than {MAX_FRAMES} control frames at once"
             )
     except TimeoutError:
-        return AfterUpgrade(Seen.SILENCE, protocol=protocol)
+        return AfterUpgrade(Seen.DATA if talked else Seen.SILENCE, protocol=protocol)
     except FrameError as exc:
         return AfterUpgrade(Seen.INVALID, detail=f"an invalid frame ({exc})", protocol=protocol)
     except (asyncio.IncompleteReadError, ConnectionError, OSError):
         return AfterUpgrade(Seen.DISCONNECT, protocol=protocol)
 
 
-def _socketio_answer(packet: bytes) -> AfterUpgrade | None:
-    """Socket.IO's answer to `40`: `40{...}` connected, `44{...}` connect_error (middleware
-    refused), `1` Engine.IO close; Engine.IO pings (`2`) and the like are not answers."""
-    if packet.startswith(b"40"):
-        return AfterUpgrade(Seen.DATA, protocol="socket.io")
+def _socketio_refusal(packet: bytes) -> AfterUpgrade | None:
+    """A Socket.IO refusal: `44{...}` connect_error (namespace middleware refused), `41`
+    disconnect, `1` Engine.IO close. `40{...}` (connected) and pings are not."""
     if packet.startswith(b"44"):
         return AfterUpgrade(
             Seen.ERROR_PACKET,
@@ -168,8 +175,10 @@ def _socketio_answer(packet: bytes) -> AfterUpgrade | None:
             "refused the connection",
             protocol="socket.io",
         )
-    if packet.startswith(b"1"):
+    if packet.startswith((b"41", b"1")):
         return AfterUpgrade(
-            Seen.ERROR_PACKET, detail="an Engine.IO close packet", protocol="socket.io"
+            Seen.ERROR_PACKET,
+            detail="a Socket.IO disconnect (41) or Engine.IO close (1) packet",
+            protocol="socket.io",
         )
     return None
