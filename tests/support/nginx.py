@@ -24,6 +24,16 @@ LOCATIONS = {
         proxy_read_timeout 3600s;
         proxy_send_timeout 3600s;
     """,
+    # "upgrade" keeps nginx's default `proxy_set_header Host $proxy_host` (the upstream's
+    # address); this one passes the client's Host on, as same-origin checks need.
+    "upgrade-host": """
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";
+        proxy_set_header Host $http_host;
+        proxy_read_timeout 3600s;
+        proxy_send_timeout 3600s;
+    """,
     "no-upgrade": "",
     "short-read-timeout": """
         proxy_http_version 1.1;
