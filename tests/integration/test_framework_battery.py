@@ -278,6 +278,7 @@ async def test_wsaudit_verdict_matches_framework_source(served: Running) -> None
         f"{scenario.id}: expected handshake {expect['handshake']} with cause "
         f"{expect.get('cause')}, wsaudit said:\n{summary}"
     )
+    assert expect.get("message", "") in handshake.message, summary
     findings = {
         c.id
         for c in result.checks

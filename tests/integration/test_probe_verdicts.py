@@ -340,3 +340,16 @@ async def test_an_error_message_then_a_close_is_a_refusal_not_an_accepted_origin
     assert checks["handshake"] is CheckStatus.PASS
     assert checks["origin.foreign"] is CheckStatus.WARN
     assert "4401 (unauthorised) after a message" in result.check("origin.foreign").message  # type: ignore[attr-defined]
+
+
+async def test_control_requests_that_never_get_an_answer_do_not_hold_the_probe() -> None:
+    """Node's http server never answers a path nobody handles: the sibling control hangs."""
+
+    def decide(head: bytes) -> bytes | None:
+        if head.startswith(b"GET /ws "):
+            return b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+        return None
+
+    elapsed, result = await run(server_that(decide), timeout=10)
+    assert result.check("handshake").status is CheckStatus.FAIL  # type: ignore[attr-defined]
+    assert elapsed < 4

@@ -291,3 +291,23 @@ def test_ws_scheme_fails_when_tls_is_required_and_warns_otherwise() -> None:
     assert scheme_check(False, True).status is CheckStatus.FAIL
     assert scheme_check(False, False).status is CheckStatus.WARN
     assert "mixed content" in scheme_check(False, True).message
+
+
+def test_a_404_everywhere_behind_a_proxy_names_both_the_route_and_the_proxy() -> None:
+    refused = answered(ALLOWED, 404, server="nginx")
+    controls = Controls(plain=answered(ALLOWED, 404, after=None), sibling=answered(ALLOWED, 404))
+    cause = classify_refusal(refused, [refused], 10, controls)
+    assert cause.id == "route-not-found"
+    assert "or the proxy in front drops the Upgrade header" in cause.message
+    direct = classify_refusal(answered(ALLOWED, 404), [], 10, controls)
+    assert "proxy" not in direct.message
+
+
+def test_chunked_bodies_relayed_by_a_proxy_are_read_for_signatures() -> None:
+    from wsaudit.probe.handshake import _first_chunk
+
+    assert _first_chunk(b'22\r\n{"code":3,"message":"Bad request"}\r\n0\r\n\r\n') == (
+        b'{"code":3,"message":"Bad request"}'
+    )
+    assert _first_chunk(b"zz\r\nxx") == b""
+    assert _first_chunk(b"5") == b""

@@ -249,11 +249,25 @@ def classify_refusal(
             "header or the URL hits an HTTP route (wrong path, SPA fallback)",
         )
     if status == 404 or (status != 403 and _same_answer(refused, controls.sibling)):
-        sibling = " (a random sibling path gets the same answer)" if controls.sibling else ""
+        sibling = (
+            " (a random sibling path gets the same answer)"
+            if _same_answer(refused, controls.sibling)
+            else ""
+        )
+        # A proxy that drops Upgrade turns the handshake into a plain GET, which a
+        # WebSocket-only route answers with 404 too: the evidence cannot tell them apart.
+        proxy = (
+            "; or the proxy in front drops the Upgrade header, so the backend sees a plain "
+            "request (nginx: proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; "
+            'proxy_set_header Connection "upgrade")'
+            if _proxy_seen(refused) and _same_answer(refused, controls.plain)
+            else ""
+        )
         return Cause(
             "route-not-found",
             f"HTTP {status}{sibling}: nothing handles WebSocket upgrades at this path; check "
-            "the path in the URL against the server's WebSocket route and the Ingress rules",
+            f"the path in the URL against the server's WebSocket route and the Ingress rules"
+            f"{proxy}",
         )
     if len(answered) >= 2 and all(o.status == status for o in answered):
         return Cause(

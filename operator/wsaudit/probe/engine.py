@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 ORIGIN_CASE_CONCURRENCY = 4
 MAX_ORIGIN_CASE_CONCURRENCY = 8
 _CASES_PER_EXTRA_SLOT = 12
+# Control requests go where no handler may be (a random path, a plain GET to a WebSocket
+# route): some servers never answer there, so they get a short budget of their own.
+CONTROL_SECONDS = 2.0
 
 
 async def probe(config: ProbeConfig, guard: AddressGuard | None = None) -> ProbeResult:
@@ -183,9 +186,10 @@ def sibling_resource(resource: str) -> str:
 async def _controls(endpoint: Endpoint, origin: str | None, deadline: float) -> Controls:
     """The control requests for a refused allowed Origin: the same request without Upgrade,
     and the upgrade on a sibling path."""
+    budget = min(deadline, asyncio.get_running_loop().time() + CONTROL_SECONDS)
     plain, sibling = await asyncio.gather(
-        handshake(endpoint, origin, deadline, upgrade=False),
-        handshake(endpoint, origin, deadline, resource=sibling_resource(endpoint.target.resource)),
+        handshake(endpoint, origin, budget, upgrade=False),
+        handshake(endpoint, origin, budget, resource=sibling_resource(endpoint.target.resource)),
     )
     return Controls(plain=plain, sibling=sibling, own_origin=endpoint.target.own_origin)
 

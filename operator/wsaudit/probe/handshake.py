@@ -267,8 +267,22 @@ async def _read_body_hint(reader: asyncio.StreamReader, headers: dict[str, str])
         return b""
     with contextlib.suppress(TimeoutError, OSError, asyncio.IncompleteReadError):
         async with asyncio.timeout(BODY_HINT_WAIT):
-            return await reader.read(wanted)
+            hint = await reader.read(wanted)
+            if "chunked" in headers.get("transfer-encoding", "").lower():
+                return _first_chunk(hint)
+            return hint
     return b""
+
+
+def _first_chunk(data: bytes) -> bytes:
+    """The data of the first chunk of a chunked body (proxies re-chunk bodies they relay),
+    or what of it was read."""
+    size, sep, rest = data.partition(b"\r\n")
+    try:
+        length = int(size.split(b";", 1)[0].strip() or b"x", 16)
+    except ValueError:
+        return b""
+    return rest[:length] if sep else b""
 
 
 def _tls_session(writer: asyncio.StreamWriter) -> TlsSession | None:
