@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use as real components (nginx as the reverse
-# proxy, Prometheus and promtool), only when they are missing. Services are not started
-# by the install: the tests start their own instances on loopback.
+# proxy, Prometheus and promtool, Chromium as the browser that referees what an attacker's
+# page can do), only when they are missing. Services are not started by the install: the
+# tests start their own instances on loopback.
 set -euo pipefail
-declare -A wanted=([nginx]=/usr/sbin/nginx [prometheus]=/usr/bin/prometheus [promtool]=/usr/bin/promtool)
-declare -A package=([nginx]=nginx [prometheus]=prometheus [promtool]=prometheus)
+declare -A wanted=([nginx]=/usr/sbin/nginx [prometheus]=/usr/bin/prometheus [promtool]=/usr/bin/promtool
+  [chromium]=/usr/bin/chromium)
+declare -A package=([nginx]=nginx [prometheus]=prometheus [promtool]=prometheus [chromium]=chromium)
 missing=()
 for tool in "${!wanted[@]}"; do
   [ -x "${wanted[$tool]}" ] || missing+=("${package[$tool]}")
