@@ -402,24 +402,25 @@ async def test_ground_truth_client_without_an_answer() -> None:
 
 
 @pytest.mark.parametrize(
-    ("origin", "url", "site", "metadata"),
+    ("origin", "url", "site", "encodings"),
     [
-        ("https://app.example.com", "wss://app.example.com/ws", "same-origin", True),
-        ("https://www.example.com", "wss://app.example.com/ws", "same-site", True),
-        ("http://app.example.com", "wss://app.example.com/ws", "cross-site", True),
-        ("https://app.example.com:8443", "wss://app.example.com/ws", "same-site", True),
-        ("https://a.github.io", "wss://b.github.io/ws", "cross-site", True),
-        ("https://a.example.co.uk", "wss://b.example.co.uk/", "same-site", True),
-        ("null", "wss://app.example.com/ws", "cross-site", True),
-        ("http://localhost:3000", "ws://localhost:8080/", "same-site", True),
-        ("http://127.0.0.1:3000", "ws://127.0.0.1:3000/", "same-origin", True),
-        ("http://app.example.com:80", "ws://app.example.com/ws", "same-origin", False),
-        ("https://evil.example", "ws://app.example.com/ws", "cross-site", False),
+        ("https://app.example.com", "wss://app.example.com/ws", "same-origin", "br, zstd"),
+        ("https://www.example.com", "wss://app.example.com/ws", "same-site", "br, zstd"),
+        ("http://app.example.com", "wss://app.example.com/ws", "cross-site", "br, zstd"),
+        ("https://app.example.com:8443", "wss://app.example.com/ws", "same-site", "br, zstd"),
+        ("https://a.github.io", "wss://b.github.io/ws", "cross-site", "br, zstd"),
+        ("https://a.example.co.uk", "wss://b.example.co.uk/", "same-site", "br, zstd"),
+        ("null", "wss://app.example.com/ws", "cross-site", "br, zstd"),
+        ("http://localhost:3000", "ws://localhost:8080/", "same-site", "br, zstd"),
+        ("http://127.0.0.1:3000", "ws://127.0.0.1:3000/", "same-origin", "br, zstd"),
+        ("http://app.example.com:80", "ws://app.example.com/ws", "same-origin", "deflate"),
+        ("https://evil.example", "ws://app.example.com/ws", "cross-site", "deflate"),
     ],
 )
-def test_browser_fetch_metadata(origin: str, url: str, site: str, metadata: bool) -> None:
-    """Sec-Fetch-Site as the Fetch spec computes it (schemeful same-site on the registrable
-    domain), sent only to potentially trustworthy targets."""
+def test_browser_request_and_site(origin: str, url: str, site: str, encodings: str) -> None:
+    """The site relation as the Fetch spec computes it (schemeful same-site on the
+    registrable domain), and the request Chromium sends: no Fetch Metadata on WebSocket
+    handshakes, brotli and zstd offered only to secure contexts."""
     from support.groundtruth import browser_request, fetch_site
 
     assert fetch_site(origin, url) == site
@@ -428,8 +429,5 @@ def test_browser_fetch_metadata(origin: str, url: str, site: str, metadata: bool
     )
     assert headers["Origin"] == origin
     assert headers["Sec-WebSocket-Extensions"].startswith("permessage-deflate")
-    if metadata:
-        assert (headers["Sec-Fetch-Site"], headers["Sec-Fetch-Mode"]) == (site, "websocket")
-        assert headers["Sec-Fetch-Dest"] == "websocket"
-    else:
-        assert not any(name.startswith("Sec-Fetch-") for name in headers)
+    assert headers["Accept-Encoding"].endswith(encodings)
+    assert not any(name.startswith("Sec-Fetch-") for name in headers)

@@ -3,9 +3,11 @@
 Independent of the wsaudit package on purpose (raw asyncio sockets, no imports from it):
 the framework battery compares wsaudit's verdicts with what this client measures.
 
-A browser's handshake is imitated as Chromium sends it: the same header set (Pragma,
-Cache-Control, a Mozilla User-Agent, permessage-deflate offered) and, for potentially
-trustworthy targets, the Sec-Fetch-* metadata. After the 101, the scenario's exchange is
+A browser's handshake is imitated as Chromium 156 sends it (measured by
+tests/integration/test_browser_headers.py): the same header set (Pragma, Cache-Control, a
+Mozilla User-Agent, permessage-deflate offered) and no Sec-Fetch-* metadata, which Chromium
+does not send on WebSocket handshakes. The site relation is still computed, to report which
+cookies would travel. After the 101, the scenario's exchange is
 run, because a handshake that succeeds and is then closed (or answered with a Socket.IO
 CONNECT_ERROR) gives an attacker nothing.
 """
@@ -131,7 +133,7 @@ def browser_request(
     *, host: str, path: str, origin: str | None, key: str, url: str
 ) -> list[tuple[str, str]]:
     """The request line's headers in Chromium's order. Without an Origin, the client is
-    not a browser: the same headers minus Origin and the fetch metadata."""
+    not a browser: the same headers minus Origin."""
     headers = [
         ("Host", host),
         ("Connection", "Upgrade"),
@@ -143,16 +145,9 @@ def browser_request(
     if origin is not None:
         headers.append(("Origin", origin))
     headers.append(("Sec-WebSocket-Version", "13"))
-    if origin is not None and potentially_trustworthy(url):
-        site = fetch_site(origin, url)
-        assert site is not None
-        headers += [
-            ("Sec-Fetch-Site", site),
-            ("Sec-Fetch-Mode", "websocket"),
-            ("Sec-Fetch-Dest", "websocket"),
-        ]
+    secure_context = potentially_trustworthy(url)
     headers += [
-        ("Accept-Encoding", "gzip, deflate, br, zstd"),
+        ("Accept-Encoding", "gzip, deflate, br, zstd" if secure_context else "gzip, deflate"),
         ("Accept-Language", "en-US,en;q=0.9"),
         ("Sec-WebSocket-Key", key),
         ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"),

@@ -1,11 +1,18 @@
 """What a browser at a given Origin sends with a WebSocket handshake: pure functions.
 
 A verdict is only as true as the request it is based on. Servers decide on more than the
-Origin header: Tornado 6.5+ and other frameworks read Fetch Metadata (`Sec-Fetch-Site`),
-WAFs read the User-Agent, and some stacks negotiate compression. So each handshake carries
-exactly what Chromium sends from a page at that Origin (measured by
-tests/integration/test_browser_headers.py against Debian's Chromium), and a handshake
-without Origin is what a non-browser client sends.
+Origin header (WAFs read the User-Agent, stacks negotiate compression, Tornado 6.6 reads
+Fetch Metadata when present), so each handshake carries exactly what Chromium sends from a
+page at that Origin, as measured against Debian's Chromium 156 by
+tests/integration/test_browser_headers.py. Chromium sends no Fetch Metadata
+(`Sec-Fetch-*`) on WebSocket handshakes, to wss:// targets included: a server that relies
+on `Sec-Fetch-Site` gets none from a Chromium page and falls back to whatever else it
+checks (Tornado 6.6.1 web.py ~1733: to comparing the Origin's host with Host, scheme
+ignored), and that fallback is what an attack gets. A handshake without Origin is what a
+non-browser client sends.
+
+The site relation (same-origin, same-site, cross-site) is still computed: it decides which
+cookies a browser attaches (SameSite), so it grades each accepted Origin.
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ def site_relation(origin: str | None, target: Target) -> str | None:
 
 
 def potentially_trustworthy(target: Target) -> bool:
-    """Fetch Metadata headers go only to potentially trustworthy URLs: TLS or loopback."""
+    """A secure context's target: TLS, or loopback."""
     if target.secure or target.host == "localhost" or target.host.endswith(".localhost"):
         return True
     try:
@@ -78,15 +85,7 @@ def handshake_headers(origin: str | None, target: Target) -> list[tuple[str, str
     if origin is not None:
         headers.append(("Origin", origin))
     headers.append(("Sec-WebSocket-Version", "13"))
-    relation = site_relation(origin, target)
-    if relation is not None and potentially_trustworthy(target):
-        headers += [
-            ("Sec-Fetch-Site", relation),
-            ("Sec-Fetch-Mode", "websocket"),
-            ("Sec-Fetch-Dest", "websocket"),
-        ]
-    headers += [
-        ("Accept-Encoding", "gzip, deflate, br, zstd"),
-        ("Accept-Language", "en-US,en;q=0.9"),
-    ]
+    # Brotli and zstd are offered to secure contexts only.
+    encodings = "gzip, deflate, br, zstd" if potentially_trustworthy(target) else "gzip, deflate"
+    headers += [("Accept-Encoding", encodings), ("Accept-Language", "en-US,en;q=0.9")]
     return headers

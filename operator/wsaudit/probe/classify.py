@@ -329,10 +329,13 @@ def _origin_refused(
             "host-rewritten",
             f"the endpoint's own origin {refused.origin} is refused with HTTP {status} while "
             "a handshake without Origin gets 101, behind a proxy: the server compares Origin "
-            "with the Host header (the default of gorilla/websocket, coder/websocket, "
-            "Tornado and Spring), and the proxy rewrites Host to the backend's address; "
-            "forward the original Host (nginx: proxy_set_header Host $http_host; ingress "
-            "controllers do this by default), or allow-list the origin explicitly",
+            "with the request's own origin (Host, and for Spring the scheme too: the default "
+            "of gorilla/websocket, coder/websocket, Tornado and Spring), and the proxy "
+            "rewrites Host to the backend's address or drops the original scheme; forward "
+            "them (nginx: proxy_set_header Host $http_host; proxy_set_header "
+            "X-Forwarded-Proto $scheme; Spring: server.forward-headers-strategy=framework; "
+            "ingress controllers forward both by default), or allow-list the origin "
+            "explicitly",
         )
     where = (
         " (the same refusal comes on a plain request without Upgrade, so the check runs in "
