@@ -52,6 +52,10 @@ def test_defaults_are_applied_by_the_api_server(
         ({"interval": "30s", "timeout": "45s"}, "timeout must be shorter than interval"),
         ({"origins": {"allowed": []}}, "spec.origins.allowed"),
         ({"origins": {"allowed": ["app.example.com"]}}, "spec.origins.allowed[0]"),
+        ({"origins": {"allowed": ["https://app\u001b.example.com"]}}, "spec.origins.allowed[0]"),
+        ({"headers": [{"name": "X-Team", "value": "\u00e9quipe"}]}, "spec.headers[0].value"),
+        ({"headers": [{"name": "X-Team", "value": "a\u0000b"}]}, "spec.headers[0].value"),
+        ({"url": "wss://chat.example.com/\u0085"}, "spec.url"),
     ],
 )
 def test_invalid_resources_are_rejected_naming_the_field(
