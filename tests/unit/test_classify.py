@@ -33,7 +33,6 @@ def answered(
         status=status,
         body_hint=body,
         headers={name.replace("_", "-"): value for name, value in headers.items()},
-        accept_valid=status == 101,
         after_upgrade=after if status == 101 else None,
     )
 

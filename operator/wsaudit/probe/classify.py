@@ -409,9 +409,9 @@ def handshake_check(
     if refused is None:
         first = primaries[0]
         details: dict[str, object] = response_details(first)
+        relations = list(sites) or [None] * len(primaries)
         details["origins"] = [
-            _outcome_details(o, site)
-            for o, site in zip(primaries, [*sites, *[None] * len(primaries)], strict=False)
+            _outcome_details(o, site) for o, site in zip(primaries, relations, strict=True)
         ]
         if first.subprotocol is not None:
             details["subprotocol"] = _printable(first.subprotocol)

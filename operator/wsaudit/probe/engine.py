@@ -108,8 +108,8 @@ async def _run(prepared: PreparedProbe, guard: AddressGuard, deadline: float) ->
     reachable = any(p.answered for p in primaries)
     case_outcomes: list[HandshakeOutcome | None] = [None] * len(cases)
     controls = Controls(own_origin=target.own_origin)
+    concurrency = case_concurrency(len(cases))
     if reachable:
-        concurrency = case_concurrency(len(cases))
         tried = _try_cases(endpoint, cases, deadline, concurrency)
         if all(p.accepted for p in primaries):
             case_outcomes = await tried
@@ -120,7 +120,7 @@ async def _run(prepared: PreparedProbe, guard: AddressGuard, deadline: float) ->
             )
     budget = (
         f" within the {config.timeout:g} s deadline ({len(cases)} Origin cases, "
-        f"{case_concurrency(len(cases))} at a time); raise the timeout"
+        f"{concurrency} at a time); raise the timeout"
     )
 
     checks = [scheme, *await _tls_checks(prepared, primaries[0], addresses[0], deadline)]

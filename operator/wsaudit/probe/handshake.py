@@ -80,7 +80,6 @@ class HandshakeOutcome:
     body_hint: bytes = b""
     # Why a 101 is not a WebSocket a browser would keep (RFC 6455 4.1), if it is not.
     invalid_upgrade: str | None = None
-    accept_valid: bool = False
     subprotocol: str | None = None
     after_upgrade: AfterUpgrade | None = None
     tls: TlsSession | None = None
@@ -359,9 +358,6 @@ async def open_handshake(
                 ), None
             outcome = attempt.outcome
             if outcome.status == 101 and upgrade:
-                outcome.accept_valid = outcome.headers.get(
-                    "sec-websocket-accept"
-                ) == expected_accept(key)
                 outcome.invalid_upgrade = invalid_upgrade(outcome.headers, key)
                 outcome.subprotocol = outcome.headers.get("sec-websocket-protocol")
                 attempt.enter("done")
