@@ -14,13 +14,11 @@ Sec-WebSocket-Key and Cookie are not compared.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import trustme
 
 from support.browser import (
     ANY_SCHEME,
@@ -32,10 +30,7 @@ from support.browser import (
     PageResult,
     SiteCertificate,
     capture_server,
-    chromium,
-    ensure_chromium,
     referee,
-    site_certificate,
 )
 from wsaudit.probe import AddressGuard, ProbeConfig, probe
 
@@ -73,22 +68,6 @@ CASES = {
         },
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def site_cert(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> SiteCertificate:
-    return site_certificate(ca, tmp_path_factory.mktemp("site"))
-
-
-@pytest.fixture(scope="module")
-def browser(
-    site_cert: SiteCertificate, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Chromium]:
-    reason = ensure_chromium()
-    if reason is not None:
-        pytest.skip(reason)
-    with chromium(tmp_path_factory.mktemp("chromium"), site_cert) as running:
-        yield running
 
 
 def _page(request: CapturedRequest) -> str | None:

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 from websockets.asyncio.server import ServerConnection, serve
 
 from support.browser import (
@@ -41,7 +40,6 @@ from support.browser import (
     loopback_dns,
     namespaces_available,
     referee,
-    site_certificate,
 )
 from support.servers import POLICIES, websocket_server
 from wsaudit.probe import AddressGuard, ProbeConfig, ProbeResult, probe
@@ -58,22 +56,6 @@ except Exception as exc:  # a broken framework.json fails those cases, not the m
 pytestmark = pytest.mark.integration
 GUARD = AddressGuard(allow_private=True)
 JUDGED = ("accepted", "closed-after-upgrade")
-
-
-@pytest.fixture(scope="module")
-def site_cert(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> SiteCertificate:
-    return site_certificate(ca, tmp_path_factory.mktemp("site"))
-
-
-@pytest.fixture(scope="module")
-def browser(
-    site_cert: SiteCertificate, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Chromium]:
-    reason = ensure_chromium()
-    if reason is not None:
-        pytest.skip(reason)
-    with chromium(tmp_path_factory.mktemp("chromium"), site_cert) as running:
-        yield running
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from websockets.asyncio.client import ClientConnection, connect
 
+from support.nginx import nginx_running
+
 CHROMIUM = "/usr/bin/chromium"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 APP_HOST = "app.example.com"
 ALLOWED = f"https://{APP_HOST}"
@@ -270,20 +271,6 @@ def chromium_resolves(host: str) -> bool:
     return all(set(label) <= _HOST_LABEL_CHARS for label in labels) and labels[-1][0].isalnum()
 
 
-def _wait_ports(ports: list[int], process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 10
-    waiting = list(ports)
-    while waiting and time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise HarnessError(f"nginx exited: {log.read_text(errors='replace')}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", waiting[0]), 0.2):
-            waiting.pop(0)
-            continue
-        time.sleep(0.05)
-    if waiting:
-        raise HarnessError(f"nginx did not listen on {waiting}: {log.read_text(errors='replace')}")
-
-
 @dataclasses.dataclass(frozen=True)
 class Sites:
     """nginx serving the attacker pages and fronting the server under test."""
@@ -302,73 +289,41 @@ def attacker_sites(
     """Runs nginx on 127.0.0.1:80, :443 and :8443 for every host name: the attacker page
     under /wsaudit-referee/, everything else proxied to 127.0.0.1:<backend_port> as a
     production WebSocket front does."""
-    workdir.mkdir(parents=True, exist_ok=True)
     root = workdir / "root"
     page = root / PAGE_PATH.lstrip("/")
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(PAGE_HTML)
-    user = "user root root;" if os.geteuid() == 0 else ""
     listen = "\n".join(
         f"listen 127.0.0.1:{port}{' ssl' if scheme == 'https' else ''} default_server;"
         for port, schemes in LISTENERS.items()
         for scheme in schemes
     )
-    config, error_log = workdir / "nginx.conf", workdir / "error.log"
-    config.write_text(
-        f"""
-        {user}
-        worker_processes 1;
-        daemon off;
-        pid {workdir}/nginx.pid;
-        error_log {error_log} info;
-        events {{ worker_connections 256; }}
-        http {{
-            access_log {workdir}/access.log;
-            client_body_temp_path {workdir}/client;
-            proxy_temp_path {workdir}/proxy;
-            fastcgi_temp_path {workdir}/fastcgi;
-            uwsgi_temp_path {workdir}/uwsgi;
-            scgi_temp_path {workdir}/scgi;
-            types {{ text/html html; }}
-            map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
-            server {{
-                {listen}
-                server_name _;
-                ssl_certificate {certificate.cert_file};
-                ssl_certificate_key {certificate.key_file};
-                location {PAGE_PREFIX} {{
-                    root {root};
-                    add_header Cache-Control no-store;
-                }}
-                location = /favicon.ico {{ return 204; }}
-                location / {{
-                    proxy_pass {backend_scheme}://127.0.0.1:{backend_port};
-                    proxy_http_version 1.1;
-                    proxy_set_header Host $http_host;
-                    proxy_set_header Upgrade $http_upgrade;
-                    proxy_set_header Connection $connection_upgrade;
-                    proxy_read_timeout 3600s;
-                    proxy_send_timeout 3600s;
-                }}
+    http = f"""
+        types {{ text/html html; }}
+        map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+        server {{
+            {listen}
+            server_name _;
+            ssl_certificate {certificate.cert_file};
+            ssl_certificate_key {certificate.key_file};
+            location {PAGE_PREFIX} {{
+                root {root};
+                add_header Cache-Control no-store;
+            }}
+            location = /favicon.ico {{ return 204; }}
+            location / {{
+                proxy_pass {backend_scheme}://127.0.0.1:{backend_port};
+                proxy_http_version 1.1;
+                proxy_set_header Host $http_host;
+                proxy_set_header Upgrade $http_upgrade;
+                proxy_set_header Connection $connection_upgrade;
+                proxy_read_timeout 3600s;
+                proxy_send_timeout 3600s;
             }}
         }}
-        """
-    )
-    process = subprocess.Popen(
-        [NGINX, "-p", str(workdir), "-c", str(config), "-e", str(error_log)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_ports(list(LISTENERS), process, error_log)
+    """
+    with nginx_running(workdir, http, list(LISTENERS), worker_connections=256):
         yield Sites(workdir)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # --- the capture server --------------------------------------------------------------------

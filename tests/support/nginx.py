@@ -51,23 +51,27 @@ def free_port() -> int:
         return port
 
 
-def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_listening(ports: list[int], process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    waiting = list(ports)
+    while waiting and time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"nginx exited: {log.read_text(errors='replace')}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", waiting[0]), 0.2):
+            waiting.pop(0)
+            continue
         time.sleep(0.05)
-    raise RuntimeError(f"nginx did not listen on {port}: {log.read_text(errors='replace')}")
+    if waiting:
+        raise RuntimeError(f"nginx did not listen on {waiting}: {log.read_text(errors='replace')}")
 
 
 @contextlib.contextmanager
-def nginx_proxy(
-    workdir: Path, backend_port: int, mode: str, read_timeout: str = "2s"
-) -> Iterator[int]:
-    """Runs nginx proxying 127.0.0.1:<port>/ to the backend; yields the port."""
-    port = free_port()
+def nginx_running(
+    workdir: Path, http: str, ports: list[int], *, worker_connections: int = 64
+) -> Iterator[None]:
+    """Runs Debian's nginx in the foreground with `http` as the body of its http block
+    (servers, maps), every temporary path under `workdir`; returns once every port listens
+    and stops it afterwards."""
     workdir.mkdir(parents=True, exist_ok=True)
     user = "user root root;" if os.geteuid() == 0 else ""
     config = workdir / "nginx.conf"
@@ -79,21 +83,15 @@ def nginx_proxy(
         daemon off;
         pid {workdir}/nginx.pid;
         error_log {error_log} info;
-        events {{ worker_connections 64; }}
+        events {{ worker_connections {worker_connections}; }}
         http {{
-            access_log off;
+            access_log {workdir}/access.log;
             client_body_temp_path {workdir}/client;
             proxy_temp_path {workdir}/proxy;
             fastcgi_temp_path {workdir}/fastcgi;
             uwsgi_temp_path {workdir}/uwsgi;
             scgi_temp_path {workdir}/scgi;
-            server {{
-                listen 127.0.0.1:{port};
-                location / {{
-                    proxy_pass http://127.0.0.1:{backend_port};
-                    {LOCATIONS[mode].format(read_timeout=read_timeout)}
-                }}
-            }}
+            {http}
         }}
         """
     )
@@ -103,8 +101,8 @@ def nginx_proxy(
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_listening(port, process, error_log)
-        yield port
+        _wait_listening(ports, process, error_log)
+        yield
     finally:
         process.terminate()
         try:
@@ -112,3 +110,22 @@ def nginx_proxy(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def nginx_proxy(
+    workdir: Path, backend_port: int, mode: str, read_timeout: str = "2s"
+) -> Iterator[int]:
+    """Runs nginx proxying 127.0.0.1:<port>/ to the backend; yields the port."""
+    port = free_port()
+    server = f"""
+        server {{
+            listen 127.0.0.1:{port};
+            location / {{
+                proxy_pass http://127.0.0.1:{backend_port};
+                {LOCATIONS[mode].format(read_timeout=read_timeout)}
+            }}
+        }}
+    """
+    with nginx_running(workdir, server, [port]):
+        yield port
