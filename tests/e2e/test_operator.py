@@ -243,6 +243,19 @@ def test_missing_secret_is_a_condition_and_others_keep_being_served(
     wait_condition(cluster, namespace, "secret", "Ready", "True", timeout=20)
 
 
+def test_a_non_ascii_url_is_probed_not_a_dead_probe_loop(
+    cluster: Cluster, namespace: str, operator: OperatorProcess, servers: BackgroundServers
+) -> None:
+    """Once a UnicodeEncodeError in the handshake killed the loop and deleted its series."""
+    server = servers.start(websocket_server("strict"))
+    url = server.url(path="/salle-\u00e9t\u00e9?q=\u2603")
+    apply(cluster, namespace, endpoint("unicode", url, tls={"required": False}))
+    wait_condition(cluster, namespace, "unicode", "Ready", "True")
+    assert f'wsaudit_endpoint_up{{name="unicode",namespace="{namespace}"}} 1.0' in (
+        operator.metrics()
+    )
+
+
 def test_operator_survives_an_api_server_restart(
     cluster: Cluster,
     namespace: str,
