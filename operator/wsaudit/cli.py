@@ -18,6 +18,7 @@ from typing import NoReturn, TextIO
 from . import __version__
 from .api.crd import crd_yaml
 from .audit import AuditSettings, IngressAudit, InputError, Severity, audit_documents, parse_stream
+from .audit.durations import human
 from .probe import (
     AddressGuard,
     CheckStatus,
@@ -226,7 +227,12 @@ def _run_lint(args: argparse.Namespace, out: TextIO) -> int:
     if args.output == "json":
         report = {
             "ingresses": [
-                {"object": a.ingress.ref, "controller": a.controller, "detectedBy": a.detected_by}
+                {
+                    "object": a.ingress.ref,
+                    "controller": a.controller,
+                    "detectedBy": a.detected_by,
+                    "path": a.path_summary(),
+                }
                 for a in audits
             ],
             "findings": [f.to_dict() for a in audits for f in a.findings],
@@ -248,6 +254,8 @@ def write_lint_text(audits: list[IngressAudit], out: TextIO, *, colour: bool) ->
     for audit in audits:
         controller = audit.controller or "unknown controller"
         out.write(f"{audit.ingress.ref}  ({controller}, from {audit.detected_by})\n")
+        if audit.limits:
+            out.write(f"  path: {_limit_text(audit, 'idle')}; {_limit_text(audit, 'lifetime')}\n")
         for finding in audit.findings:
             counts[finding.severity] += 1
             out.write(
@@ -258,6 +266,13 @@ def write_lint_text(audits: list[IngressAudit], out: TextIO, *, colour: bool) ->
             out.write(f"  {label('pass', colour, 7)} no findings\n")
     summary = ", ".join(f"{counts[s]} {s.label}" for s in reversed(Severity) if counts[s])
     out.write(f"{len(audits)} Ingress(es): {summary or 'no findings'}\n")
+
+
+def _limit_text(audit: IngressAudit, kind: str) -> str:
+    limit = audit.tightest(kind)
+    if limit is None:
+        return f"no {kind} limit known"
+    return f"{kind} {human(limit.seconds or 0)} at the {limit.hop.value} ({limit.setting})"
 
 
 def _add_crd(commands: argparse._SubParsersAction[_Parser]) -> None:

@@ -25,7 +25,7 @@ def findings(*args: str) -> tuple[int, dict[str, list[str]]]:
     report = json.loads(text)
     by_object: dict[str, list[str]] = {i["object"]: [] for i in report["ingresses"]}
     for finding in report["findings"]:
-        assert set(finding) == {"rule", "severity", "object", "message", "fix"}
+        assert set(finding) == {"rule", "severity", "object", "message", "fix", "changes"}
         by_object[finding["object"]].append(finding["rule"])
     return code, by_object
 

@@ -6,14 +6,22 @@ from collections.abc import Iterator
 
 from .controller import Context, Controller
 from .detect import Detection
-from .model import Finding, IngressView, Severity
+from .model import Change, Finding, IngressView, Severity, set_annotation
 from .registry import CONTROLLERS
 
 GENERIC = "ingress"
 
 
-def _finding(ctx: Context, rule: str, severity: Severity, message: str, fix: str) -> Finding:
-    return Finding(f"{GENERIC}.{rule}", severity, ctx.ingress.ref, message, fix)
+def _finding(
+    ctx: Context,
+    rule: str,
+    severity: Severity,
+    message: str,
+    fix: str,
+    *,
+    changes: tuple[Change, ...] = (),
+) -> Finding:
+    return Finding(f"{GENERIC}.{rule}", severity, ctx.ingress.ref, message, fix, changes)
 
 
 def unknown_controller(ctx: Context, detection: Detection) -> Iterator[Finding]:
@@ -33,11 +41,15 @@ def tls(ctx: Context, controller: Controller | None) -> Iterator[Finding]:
     ingress = ctx.ingress
     if controller and any(key in ingress.annotations for key in controller.tls_annotations):
         return
+    if controller and controller.tls_terminated and controller.tls_terminated(ctx):
+        return  # terminated elsewhere (a cloud certificate, a default certificate, ...)
     if ingress.tls_without_hosts:
         return  # a tls entry without hosts covers every host with the default certificate
     hosts = sorted({b.host or "*" for b in ingress.websocket_backends()})
     uncovered = [h for h in hosts if h not in ingress.tls_hosts and not _wildcard(h, ingress)]
     if uncovered:
+        secret = f"{ingress.name}-tls"
+        entries = [*ingress.tls_entries, {"hosts": uncovered, "secretName": secret}]
         yield _finding(
             ctx,
             "tls-missing",
@@ -47,6 +59,7 @@ def tls(ctx: Context, controller: Controller | None) -> Iterator[Finding]:
             "content and anyone on the path can read",
             f"add spec.tls with hosts [{', '.join(uncovered)}] and a secretName (cert-manager "
             "can issue it)",
+            changes=(Change("Ingress", "", ("spec", "tls"), entries),),
         )
 
 
@@ -74,8 +87,37 @@ def foreign_annotations(ctx: Context, controller: Controller) -> Iterator[Findin
                 f"{', '.join(keys)} {'is' if len(keys) == 1 else 'are'} {other.title}'s, but "
                 f"{controller.title} serves this Ingress, so "
                 f"{'it does' if len(keys) == 1 else 'they do'} nothing here",
-                f"use {controller.title}'s own settings (see {controller.docs})",
+                f"remove {', '.join(keys)} and use {controller.title}'s own settings (see "
+                f"{controller.docs})",
+                changes=tuple(set_annotation(key, None) for key in keys),
             )
+
+
+_SHARED_PREFIXES = ("ingress.kubernetes.io/",)
+
+
+def wrong_prefix(ctx: Context, controller: Controller) -> Iterator[Finding]:
+    """A name the controller reads, under a prefix it does not read (e.g.
+    `ingress.kubernetes.io/affinity` on ingress-nginx): the setting silently does nothing."""
+    own = (*controller.annotation_prefixes, *controller.alias_prefixes)
+    others = {p for c in CONTROLLERS for p in c.annotation_prefixes} | set(_SHARED_PREFIXES)
+    for key, value in sorted(ctx.annotations.items()):
+        prefix, sep, name = key.rpartition("/")
+        if not sep or f"{prefix}/" in own or f"{prefix}/" not in others:
+            continue
+        if name not in controller.annotation_names:
+            continue
+        right = f"{controller.annotation_prefixes[0]}{name}"
+        if right in ctx.annotations:
+            continue
+        yield ctx.finding(
+            "wrong-prefix",
+            Severity.WARNING,
+            f"{key} has a prefix {controller.title} does not read, so it does nothing; "
+            f"the setting is {right}",
+            f"rename it to {right}",
+            (set_annotation(key, None), set_annotation(right, value)),
+        )
 
 
 def known_mistakes(ctx: Context, controller: Controller) -> Iterator[Finding]:
@@ -85,5 +127,6 @@ def known_mistakes(ctx: Context, controller: Controller) -> Iterator[Finding]:
                 "unknown-annotation",
                 Severity.WARNING,
                 f"{key} does not exist in {controller.title}: it does nothing",
-                instead,
+                f"remove it; {instead}",
+                (set_annotation(key, None),),
             )

@@ -6,7 +6,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .durations import DurationError, Format, human, parse_duration
-from .model import AuditSettings, Finding, IngressView, ObjectRef, Related, Severity
+from .model import (
+    AuditSettings,
+    Change,
+    Finding,
+    IngressView,
+    Limit,
+    ObjectRef,
+    Related,
+    Severity,
+)
 
 
 @dataclass(frozen=True)
@@ -15,13 +24,39 @@ class Context:
     related: Related
     settings: AuditSettings
     controller_id: str
+    # Names of the controller's own ConfigMap (cluster-level settings), if it has one.
+    config_map_names: tuple[str, ...] = ()
 
-    def finding(self, rule: str, severity: Severity, message: str, fix: str) -> Finding:
-        return Finding(f"{self.controller_id}.{rule}", severity, self.ingress.ref, message, fix)
+    def finding(
+        self,
+        rule: str,
+        severity: Severity,
+        message: str,
+        fix: str,
+        changes: Iterable[Change] = (),
+    ) -> Finding:
+        return Finding(
+            f"{self.controller_id}.{rule}",
+            severity,
+            self.ingress.ref,
+            message,
+            fix,
+            tuple(changes),
+        )
 
     @property
     def annotations(self) -> Mapping[str, str]:
         return self.ingress.annotations
+
+    def controller_config(self) -> tuple[str, Mapping[str, str]] | None:
+        """The controller's ConfigMap, as `namespace/name` and its data, when given (to
+        `wsaudit lint` as input, to the operator with --controller-config)."""
+        for (namespace, name), config_map in sorted(self.related.config_maps.items()):
+            if name in self.config_map_names:
+                data = config_map.get("data")
+                values = data if isinstance(data, dict) else {}
+                return f"{namespace}/{name}", {str(k): str(v) for k, v in values.items()}
+        return None
 
 
 Rule = Callable[[Context], Iterable[Finding]]
@@ -45,6 +80,20 @@ class Controller:
     # Objects beside the Ingress its rules read (given what is already known), so that the
     # operator can fetch them; `wsaudit lint` gets them from its input instead.
     needs: Callable[[IngressView, Related], list[ObjectRef]] | None = None
+    # The idle and lifetime limits this controller (and what it drives: a cloud load
+    # balancer, the backend settings it owns) puts on a WebSocket of this Ingress.
+    limits: Callable[[Context], Iterable[Limit]] | None = None
+    # Where TLS is terminated for this Ingress without spec.tls (a cloud certificate, a
+    # default certificate, a cert resolver), or None: then spec.tls decides.
+    tls_terminated: Callable[[Context], str | None] | None = None
+    # Names of its ConfigMap of cluster-level settings (matched by name in lint's input;
+    # the operator reads the one named by --controller-config).
+    config_map_names: tuple[str, ...] = ()
+    # Other prefixes under which it reads its own annotations (e.g. ingress.kubernetes.io/).
+    alias_prefixes: tuple[str, ...] = ()
+    # The annotation names it reads (without prefix): a known name under a prefix it does
+    # not read is a wrong-prefix mistake.
+    annotation_names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

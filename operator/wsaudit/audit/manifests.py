@@ -72,7 +72,7 @@ def _key(doc: Document) -> tuple[str, str]:
 
 
 def related_objects(documents: list[Document]) -> Related:
-    services, backend_configs, classes = {}, {}, {}
+    services, backend_configs, classes, config_maps = {}, {}, {}, {}
     for doc in documents:
         kind = doc.obj.get("kind")
         if kind == "Service":
@@ -81,7 +81,14 @@ def related_objects(documents: list[Document]) -> Related:
             backend_configs[_key(doc)] = doc.obj
         elif kind == "IngressClass":
             classes[_key(doc)[1]] = doc.obj
-    return Related(services=services, backend_configs=backend_configs, ingress_classes=classes)
+        elif kind == "ConfigMap":
+            config_maps[_key(doc)] = doc.obj
+    return Related(
+        services=services,
+        backend_configs=backend_configs,
+        ingress_classes=classes,
+        config_maps=config_maps,
+    )
 
 
 def audit_documents(documents: list[Document], settings: AuditSettings) -> list[IngressAudit]:

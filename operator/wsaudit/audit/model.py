@@ -34,20 +34,75 @@ class Severity(enum.IntEnum):
 
 
 @dataclass(frozen=True)
+class Change:
+    """One edit a fix makes, so that the fix can be applied to the manifests and audited
+    again (a fix that its controller rejects, or that leaves the finding, is a bug).
+
+    `name` "" is the audited Ingress itself; `path` leads into the object, e.g.
+    ("metadata", "annotations", KEY), ("data", KEY) for a ConfigMap, ("spec", "timeoutSec");
+    `value` None removes what is there. A missing object is created.
+    """
+
+    kind: str
+    name: str
+    path: tuple[str, ...]
+    value: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "path": list(self.path), "value": self.value}
+
+
+def set_annotation(key: str, value: str | None, kind: str = "Ingress", name: str = "") -> Change:
+    return Change(kind, name, ("metadata", "annotations", key), value)
+
+
+@dataclass(frozen=True)
 class Finding:
     rule: str
     severity: Severity
     object: str
     message: str
     fix: str
+    changes: tuple[Change, ...] = ()
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
             "severity": self.severity.label,
             "object": self.object,
             "message": self.message,
             "fix": self.fix,
+            "changes": [change.to_dict() for change in self.changes],
+        }
+
+
+class Hop(enum.StrEnum):
+    """Where on the path from the browser to the pod a limit is set."""
+
+    LOAD_BALANCER = "load balancer"
+    CONTROLLER = "controller"
+    BACKEND = "backend"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """How long a WebSocket survives at one hop: `idle` limits cut a quiet connection (any
+    traffic resets them), `lifetime` limits cut it at a fixed age whatever the traffic.
+    `seconds` None means this hop sets no such limit."""
+
+    kind: str  # "idle" or "lifetime"
+    seconds: float | None
+    hop: Hop
+    setting: (
+        str  # what sets it, e.g. "nginx.ingress.kubernetes.io/proxy-read-timeout (60 s default)"
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "seconds": self.seconds,
+            "hop": self.hop.value,
+            "setting": self.setting,
         }
 
 
@@ -74,6 +129,7 @@ class IngressView:
     backends: tuple[Backend, ...]
     tls_hosts: frozenset[str]
     tls_without_hosts: bool
+    tls_entries: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def ref(self) -> str:
@@ -150,7 +206,9 @@ def ingress_view(obj: Mapping[str, Any], default_namespace: str = "default") -> 
             backends.append(_backend(host, _dict(path, where), where))
     tls_hosts: set[str] = set()
     tls_without_hosts = False
+    tls_entries = []
     for i, entry in enumerate(_list(spec.get("tls"), "spec.tls")):
+        tls_entries.append(_dict(entry, f"spec.tls[{i}]"))
         hosts = _list(_dict(entry, f"spec.tls[{i}]").get("hosts"), f"spec.tls[{i}].hosts")
         tls_hosts.update(str(h).lower() for h in hosts)
         tls_without_hosts = tls_without_hosts or not hosts
@@ -163,6 +221,7 @@ def ingress_view(obj: Mapping[str, Any], default_namespace: str = "default") -> 
         backends=tuple(backends),
         tls_hosts=frozenset(tls_hosts),
         tls_without_hosts=tls_without_hosts,
+        tls_entries=tuple(tls_entries),
     )
 
 
@@ -170,7 +229,7 @@ def ingress_view(obj: Mapping[str, Any], default_namespace: str = "default") -> 
 class ObjectRef:
     """An object beside the Ingress that a controller's rules read."""
 
-    kind: str  # "Service" or "BackendConfig"
+    kind: str  # "Service", "BackendConfig" or "ConfigMap"
     namespace: str
     name: str
 
@@ -186,15 +245,30 @@ class Related:
     services: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     backend_configs: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     ingress_classes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Cluster-level settings: controllers' ConfigMaps (and other configuration objects).
+    config_maps: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
 
     def with_objects(self, objects: Mapping[ObjectRef, Mapping[str, Any]]) -> Related:
         """A copy that also holds `objects` (as the operator fetches them)."""
-        services = dict(self.services)
-        backend_configs = dict(self.backend_configs)
+        stores: dict[str, dict[tuple[str, str], Mapping[str, Any]]] = {
+            "Service": dict(self.services),
+            "BackendConfig": dict(self.backend_configs),
+            "ConfigMap": dict(self.config_maps),
+        }
         for ref, obj in objects.items():
-            target = services if ref.kind == "Service" else backend_configs
-            target[(ref.namespace, ref.name)] = obj
-        return Related(services, backend_configs, self.ingress_classes)
+            stores[ref.kind][(ref.namespace, ref.name)] = obj
+        return Related(
+            stores["Service"], stores["BackendConfig"], self.ingress_classes, stores["ConfigMap"]
+        )
+
+    def load_balancer_services(self) -> list[Mapping[str, Any]]:
+        """The Services of type LoadBalancer given (the cloud load balancer in front)."""
+        return [
+            service
+            for service in self.services.values()
+            if isinstance(service.get("spec"), dict)
+            and service["spec"].get("type") == "LoadBalancer"
+        ]
 
     def service_annotations(self, namespace: str, name: str | None) -> dict[str, str] | None:
         service = self.services.get((namespace, name or ""))
