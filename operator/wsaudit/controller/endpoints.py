@@ -36,6 +36,7 @@ from ..api.models import (
     duration_seconds,
     parse_spec,
 )
+from ..audit.matching import best_match
 from ..probe import ProbeConfig, ProbeConfigError, ProbeResult, probe
 from . import ingresses
 from .kube import SecretError
@@ -86,25 +87,22 @@ async def _probe_config(
 def _serving_ingress(
     namespace: str, spec: WebSocketEndpointSpec, index: ingresses.Index
 ) -> tuple[str | None, dict[str, Any] | None]:
-    """The referenced Ingress, or one in the namespace whose rules serve the URL's host and
-    path (the longest matching path wins)."""
+    """The referenced Ingress, or the one in the namespace whose rules serve the URL's host
+    and path with the Ingress API's matching (audit/matching.py)."""
     if spec.ingress_ref is not None:
         return spec.ingress_ref.name, ingresses.latest(index, (namespace, spec.ingress_ref.name))
     url = urlsplit(spec.url)
-    host, path = (url.hostname or "").lower(), url.path or "/"
-    best: tuple[int, str, dict[str, Any]] | None = None
-    for key in index:
-        if not isinstance(key, tuple) or key[0] != namespace:
-            continue
-        body = ingresses.latest(index, key)
-        for rule in (body or {}).get("spec", {}).get("rules") or []:
-            if str(rule.get("host", "")).lower() != host:
-                continue
-            for item in (rule.get("http") or {}).get("paths") or []:
-                prefix = str(item.get("path") or "/")
-                if path.startswith(prefix) and (best is None or len(prefix) > best[0]):
-                    best = (len(prefix), key[1], body or {})
-    return (best[1], best[2]) if best else (None, None)
+    candidates = [
+        (key[1], body)
+        for key in index
+        if isinstance(key, tuple)
+        and key[0] == namespace
+        and (body := ingresses.latest(index, key)) is not None
+    ]
+    found = best_match(candidates, url.hostname or "", url.path or "/")
+    if found is None:
+        return None, None
+    return found[0], next(body for name, body in candidates if name == found[0])
 
 
 async def _ingress_verdict(
