@@ -36,6 +36,10 @@ class RunSettings:
     log_format: str = "text"
     peering: str | None = None  # None: standalone (one replica)
     bind_address: str = "0.0.0.0"  # noqa: S104 (the pod's ports must be reachable)
+    # Cluster-level objects the Ingress audit reads: controllers' ConfigMaps and the
+    # LoadBalancer Services in front of them, as (namespace, name).
+    controller_configs: tuple[tuple[str, str], ...] = ()
+    load_balancer_services: tuple[tuple[str, str], ...] = ()
 
     @property
     def clusterwide(self) -> bool:
@@ -59,7 +63,10 @@ ENVIRONMENT = {
     "log_format": "WSAUDIT_LOG_FORMAT",
     "peering": "WSAUDIT_PEERING",
     "bind_address": "WSAUDIT_BIND_ADDRESS",
+    "controller_config": "WSAUDIT_CONTROLLER_CONFIGS",
+    "load_balancer_service": "WSAUDIT_LOAD_BALANCER_SERVICES",
 }
+_LISTS = ("namespace", "deny_cidr", "controller_config", "load_balancer_service")
 
 
 def add_run_arguments(cmd: argparse.ArgumentParser) -> None:
@@ -128,6 +135,21 @@ def add_run_arguments(cmd: argparse.ArgumentParser) -> None:
         metavar="ADDR",
         help=f"address of the metrics, health and webhook servers (${env['bind_address']})",
     )
+    cmd.add_argument(
+        "--controller-config",
+        action="append",
+        metavar="NS/NAME",
+        help="an ingress controller's ConfigMap whose cluster-level settings (global "
+        "timeouts, snippets) the Ingress audit reads; needs get on it (repeatable; "
+        f"${env['controller_config']}, comma-separated)",
+    )
+    cmd.add_argument(
+        "--load-balancer-service",
+        action="append",
+        metavar="NS/NAME",
+        help="the LoadBalancer Service in front of an ingress controller, whose idle timeout "
+        f"the audit reads (repeatable; ${env['load_balancer_service']}, comma-separated)",
+    )
 
 
 def _value(args: argparse.Namespace, field: str) -> Any:
@@ -137,7 +159,7 @@ def _value(args: argparse.Namespace, field: str) -> Any:
     raw = os.environ.get(ENVIRONMENT[field])
     if raw is None or raw == "":
         return None
-    if field in ("namespace", "deny_cidr"):
+    if field in _LISTS:
         return [item.strip() for item in raw.split(",") if item.strip()]
     if field in ("all_namespaces", "allow_private"):
         if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
@@ -157,6 +179,20 @@ def _port(name: str, value: object, default: int) -> int:
 
 def _flag(field: str) -> str:
     return f"--{field.replace('_', '-')} / {ENVIRONMENT[field]}"
+
+
+def _object_refs(field: str, values: list[str] | None) -> tuple[tuple[str, str], ...]:
+    refs = []
+    for value in values or ():
+        namespace, sep, name = value.partition("/")
+        valid = all(
+            part and part == part.lower() and part.replace("-", "").replace(".", "").isalnum()
+            for part in (namespace, name)
+        )
+        if not sep or not valid:
+            raise SettingsError(f"{_flag(field)}: {value!r} is not NAMESPACE/NAME")
+        refs.append((namespace, name))
+    return tuple(refs)
 
 
 def settings_from(args: argparse.Namespace) -> RunSettings:
@@ -218,5 +254,9 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         log_format=log_format,
         peering=str(peering) if peering else None,
         bind_address=str(_value(args, "bind_address") or "0.0.0.0"),  # noqa: S104
+        controller_configs=_object_refs("controller_config", _value(args, "controller_config")),
+        load_balancer_services=_object_refs(
+            "load_balancer_service", _value(args, "load_balancer_service")
+        ),
         **ports,
     )

@@ -34,6 +34,10 @@ ALL_TOGGLES = [
     "watchNamespaces={prod,staging}",
     "--set",
     "metrics.prometheusRule.additionalRuleLabels.team=platform",
+    "--set",
+    "ingressAudit.controllerConfigs={ingress-nginx/ingress-nginx-controller}",
+    "--set",
+    "ingressAudit.loadBalancerServices={ingress-nginx/ingress-nginx-controller}",
 ]
 
 
@@ -127,6 +131,33 @@ def test_rbac_is_least_privilege() -> None:
     assert "ingresses" not in resources and "websocketendpoints" not in resources
     roles = [d for d in namespaced if d["kind"] == "Role"]
     assert {r["metadata"]["namespace"] for r in roles} == {"prod"}  # type: ignore[index]
+
+
+def test_cluster_level_objects_get_a_role_for_that_one_object() -> None:
+    rendered = render(
+        "--set",
+        "ingressAudit.controllerConfigs={ingress-nginx/ingress-nginx-controller}",
+        "--set",
+        "ingressAudit.loadBalancerServices={ingress-nginx/ingress-nginx-controller}",
+    )
+    roles = [d for d in rendered if d["kind"] == "Role"]
+    granted = {
+        (r["metadata"]["namespace"], rule["resources"][0], tuple(rule["resourceNames"]))  # type: ignore[index]
+        for r in roles
+        for rule in r["rules"]  # type: ignore[attr-defined]
+    }
+    assert granted == {
+        ("ingress-nginx", "configmaps", ("ingress-nginx-controller",)),
+        ("ingress-nginx", "services", ("ingress-nginx-controller",)),
+    }
+    assert all(rule["verbs"] == ["get"] for r in roles for rule in r["rules"])  # type: ignore[index]
+    deployment = next(d for d in rendered if d["kind"] == "Deployment")
+    env = {
+        e["name"]: e.get("value")
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }  # type: ignore[index]
+    assert env["WSAUDIT_CONTROLLER_CONFIGS"] == "ingress-nginx/ingress-nginx-controller"
+    assert env["WSAUDIT_LOAD_BALANCER_SERVICES"] == "ingress-nginx/ingress-nginx-controller"
 
 
 def test_webhook_configuration_fails_open_fast_and_skips_system_namespaces() -> None:

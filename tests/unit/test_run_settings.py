@@ -25,6 +25,8 @@ from wsaudit.settings import settings_from
         (["--max-concurrent-probes", "0"], {}, "'0' is not 1-1000"),
         (["--log-format", "xml"], {}, "'xml' is not text or json"),
         (["--metrics-port", "8080"], {}, "ports must differ"),
+        (["--controller-config", "ingress-nginx"], {}, "'ingress-nginx' is not NAMESPACE/NAME"),
+        ([], {"WSAUDIT_LOAD_BALANCER_SERVICES": "a/B"}, "WSAUDIT_LOAD_BALANCER_SERVICES"),
     ],
 )
 def test_invalid_settings_exit_2_naming_flag_and_twin(
@@ -64,3 +66,13 @@ def test_defaults_match_the_design() -> None:
     settings = settings_from(build_parser().parse_args(["run"]))
     assert settings.clusterwide and not settings.allow_private
     assert (settings.metrics_port, settings.webhook) == (9090, "off")
+
+
+def test_cluster_level_objects_come_from_flags_or_their_twins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WSAUDIT_LOAD_BALANCER_SERVICES", "ingress-nginx/controller, kong/proxy")
+    args = build_parser().parse_args(["run", "--controller-config", "ingress-nginx/config"])
+    settings = settings_from(args)
+    assert settings.controller_configs == (("ingress-nginx", "config"),)
+    assert settings.load_balancer_services == (("ingress-nginx", "controller"), ("kong", "proxy"))

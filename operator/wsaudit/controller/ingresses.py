@@ -68,7 +68,7 @@ async def audit(
         ingress = ingress_view(body)
     except ManifestError:
         return None  # the API server validated it; a partial object in a watch is skipped
-    known = related(ingress_classes)
+    known = related(ingress_classes).with_objects(await runtime.cluster_objects())
     controller = detect(ingress, known).controller
     for _ in range(_FETCH_ROUNDS):
         wanted = controller.needs(ingress, known) if controller and controller.needs else []

@@ -81,16 +81,17 @@ class KubeApi:
                     raise
 
     async def read_object(self, ref: ObjectRef) -> dict[str, Any] | None:
-        """A Service or BackendConfig as a plain dict; None when absent or not readable."""
+        """A Service, ConfigMap or BackendConfig as a plain dict; None when absent or not
+        readable."""
         try:
-            if ref.kind == "Service":
-                service = await asyncio.to_thread(
-                    self._core.read_namespaced_service,
-                    ref.name,
-                    ref.namespace,
-                    _request_timeout=10,
+            if ref.kind in ("Service", "ConfigMap"):
+                read = (
+                    self._core.read_namespaced_service
+                    if ref.kind == "Service"
+                    else self._core.read_namespaced_config_map
                 )
-                return cast(dict[str, Any], self._api_client.sanitize_for_serialization(service))  # type: ignore[no-untyped-call]
+                obj = await asyncio.to_thread(read, ref.name, ref.namespace, _request_timeout=10)
+                return cast(dict[str, Any], self._api_client.sanitize_for_serialization(obj))  # type: ignore[no-untyped-call]
             backend_config = await asyncio.to_thread(
                 self._custom.get_namespaced_custom_object,
                 "cloud.google.com",

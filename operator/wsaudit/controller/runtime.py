@@ -4,11 +4,13 @@ which Ingresses WebSocketEndpoints refer to. One instance, kept in kopf's memo."
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..audit import AuditSettings, Finding
+from ..audit import AuditSettings, Finding, ObjectRef
 from ..metrics import Metrics
 from ..probe import AddressGuard
 from ..settings import RunSettings
@@ -31,6 +33,26 @@ class Runtime:
     published: dict[tuple[str, str], tuple[Finding, ...]] = field(default_factory=dict)
     # (namespace, endpoint) -> wakes its probe loop early (spec or Ingress changed)
     wakeups: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
+    # The configured cluster-level objects, as last read, and when.
+    _cluster_objects: tuple[float, dict[ObjectRef, Mapping[str, Any]]] | None = None
+
+    async def cluster_objects(self) -> dict[ObjectRef, Mapping[str, Any]]:
+        """The controllers' ConfigMaps and LoadBalancer Services named in the settings,
+        read at most once a minute (each Ingress audit uses them)."""
+        now = time.monotonic()
+        if self._cluster_objects is not None and now - self._cluster_objects[0] < 60:
+            return self._cluster_objects[1]
+        refs = [
+            *(ObjectRef("ConfigMap", ns, name) for ns, name in self.settings.controller_configs),
+            *(ObjectRef("Service", ns, name) for ns, name in self.settings.load_balancer_services),
+        ]
+        found: dict[ObjectRef, Mapping[str, Any]] = {}
+        for ref in refs:
+            obj = await self.kube.read_object(ref)
+            if obj is not None:
+                found[ref] = obj
+        self._cluster_objects = (now, found)
+        return found
 
     @classmethod
     def create(cls, settings: RunSettings) -> Runtime:
