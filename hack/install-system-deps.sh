@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests use as real components (nginx as the reverse
-# proxy, Prometheus and promtool, Chromium as the browser that referees what an attacker's
-# page can do), only when they are missing. Services are not started by the install: the
-# tests start their own instances on loopback.
+# Installs the Debian packages the tests use as real components (nginx and HAProxy as
+# reverse proxies, Prometheus and promtool, Chromium as the browser that referees what an
+# attacker's page can do), only when they are missing. Services are not started by the
+# install: the tests start their own instances on loopback.
 set -euo pipefail
 declare -A wanted=([nginx]=/usr/sbin/nginx [prometheus]=/usr/bin/prometheus [promtool]=/usr/bin/promtool
-  [chromium]=/usr/bin/chromium)
-declare -A package=([nginx]=nginx [prometheus]=prometheus [promtool]=prometheus [chromium]=chromium)
+  [chromium]=/usr/bin/chromium [haproxy]=/usr/sbin/haproxy)
+declare -A package=([nginx]=nginx [prometheus]=prometheus [promtool]=prometheus [chromium]=chromium
+  [haproxy]=haproxy)
 missing=()
 for tool in "${!wanted[@]}"; do
   [ -x "${wanted[$tool]}" ] || missing+=("${package[$tool]}")

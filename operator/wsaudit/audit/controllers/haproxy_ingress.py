@@ -1,15 +1,218 @@
 """HAProxy Ingress (jcmoraisjr/haproxy-ingress). WebSockets run in HAProxy's tunnel mode,
-bounded by timeout-tunnel (default 1h), settable per Ingress.
+bounded by `timeout tunnel` (default 1h), settable per Ingress.
+
+What its code does (jcmoraisjr/haproxy-ingress@465a51ce67a788872faa4f04027defa6805ff87f):
+- pkg/converters/ingress/annotations/updater.go:103-115: a time must match
+  `^[0-9]+(us|ms|s|m|h|d)$`; anything else, a bare number included, is logged as invalid
+  and ignored (its docs, keys.md:3070, say a missing unit means milliseconds: the code wins).
+- backend.go:1135-1136 applies the per-Ingress value; ignored, the backend gets no `timeout
+  tunnel` line (haproxy.tmpl:376-378) and the defaults section's applies: `timeout-tunnel`
+  from the global ConfigMap, 1h by default (defaults.go:80, haproxy.tmpl:183-185).
+- controller/config/options.go:27: annotations are read under `haproxy-ingress.github.io/`
+  and `ingress.kubernetes.io/` (in that order of precedence) by default.
 
 Docs: https://haproxy-ingress.github.io/docs/configuration/keys/#timeout
 """
 
 from __future__ import annotations
 
-from ..controller import Controller, Timeout, redirect_disabled_rule, timeout_rule
-from ..durations import Format
+import re
+from collections.abc import Iterable, Iterator
+
+from ..controller import Context, Controller
+from ..durations import human
+from ..model import Finding, Hop, Limit, Severity, set_annotation
 
 PREFIX = "haproxy-ingress.github.io/"
+ALIAS = "ingress.kubernetes.io/"
+PREFIXES = (PREFIX, ALIAS)
+TUNNEL_DEFAULT = 3600.0
+# updater.go:103: the only times the controller accepts.
+_VALID_TIME = re.compile(r"([0-9]+)(us|ms|s|m|h|d)")
+_UNIT = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_time(value: str) -> float | None:
+    """Seconds for a time HAProxy Ingress accepts, None for one it ignores (a bare number,
+    a space, a compound such as 1h30m)."""
+    match = _VALID_TIME.fullmatch(value)
+    return int(match.group(1)) * _UNIT[match.group(2)] if match else None
+
+
+def _setting(ctx: Context, name: str) -> tuple[str, str] | None:
+    """(key, value) of the first prefix that sets `name`, in the controller's precedence."""
+    for prefix in PREFIXES:
+        if (value := ctx.annotations.get(f"{prefix}{name}")) is not None:
+            return f"{prefix}{name}", value
+    return None
+
+
+def _tunnel(ctx: Context) -> tuple[float, str]:
+    found = _setting(ctx, "timeout-tunnel")
+    if found is not None:
+        key, raw = found
+        seconds = parse_time(raw)
+        if seconds is not None:
+            return seconds, f"{key}: {raw!r}"
+        ignored = f"({key} {raw!r} ignored)"
+        return TUNNEL_DEFAULT, f"timeout-tunnel default {human(TUNNEL_DEFAULT)} {ignored}"
+    return TUNNEL_DEFAULT, f"timeout-tunnel default {human(TUNNEL_DEFAULT)}"
+
+
+def tunnel_timeout(ctx: Context) -> Iterator[Finding]:
+    wanted = ctx.settings.min_timeout_seconds
+    found = _setting(ctx, "timeout-tunnel")
+    key = found[0] if found else f"{PREFIX}timeout-tunnel"
+    fix_value = f"{wanted:g}s"
+    fix = f'set {key}: "{fix_value}" on the Ingress (a number with a unit: us, ms, s, m, h, d)'
+    change = (set_annotation(key, fix_value),)
+    if found is not None:
+        raw = found[1]
+        seconds = parse_time(raw)
+        if seconds is None:
+            bare = raw.strip().isdigit()
+            yield ctx.finding(
+                "timeout-tunnel-invalid",
+                Severity.WARNING,
+                f"{key} is {raw!r}, which HAProxy Ingress ignores: it accepts only a number "
+                "with a unit (us, ms, s, m, h or d)"
+                + (
+                    " and drops a bare number although its docs say one means milliseconds"
+                    if bare
+                    else ""
+                )
+                + f", so the default timeout-tunnel {human(TUNNEL_DEFAULT)} applies (unless "
+                "the controller's ConfigMap sets another)",
+                fix,
+                change,
+            )
+            return
+        stated = f"{key} is {raw!r} ({human(seconds)})"
+    else:
+        seconds = TUNNEL_DEFAULT
+        stated = f"{key} is not set, so the default {human(seconds)} applies"
+    if seconds < wanted:
+        yield ctx.finding(
+            "timeout-tunnel",
+            Severity.WARNING,
+            f"{stated}: once a WebSocket is upgraded HAProxy is in tunnel mode and "
+            "`timeout tunnel` replaces timeout client and timeout server, so a WebSocket "
+            f"quiet for longer is cut, under the {human(wanted)} wsaudit expects",
+            fix,
+            change,
+        )
+
+
+def https_redirect(ctx: Context) -> Iterator[Finding]:
+    found = _setting(ctx, "ssl-redirect")
+    if found is None or found[1].strip().lower() != "false":
+        return
+    key = found[0]
+    yield ctx.finding(
+        "https-redirect",
+        Severity.WARNING,
+        f'{key} is "false": pages stay reachable over plain http, where browsers open '
+        "ws:// or block wss:// as mixed content",
+        f"remove {key} (the redirect is on by default with TLS)",
+        (set_annotation(key, None),),
+    )
+
+
+def limits(ctx: Context) -> Iterable[Limit]:
+    seconds, setting = _tunnel(ctx)
+    return [Limit("idle", seconds, Hop.CONTROLLER, setting)]
+
+
+# pkg/converters/ingress/types/annotations.go: the Host and Backend keys (an Ingress or a
+# Service may set them).
+ANNOTATION_NAMES = frozenset(
+    [
+        "acme-preferred-chain",
+        "app-root",
+        "auth-tls-error-page",
+        "auth-tls-secret",
+        "auth-tls-strict",
+        "auth-tls-verify-client",
+        "cert-signer",
+        "redirect-from",
+        "redirect-from-regex",
+        "server-alias",
+        "server-alias-regex",
+        "ssl-always-add-https",
+        "ssl-always-follow-redirect",
+        "ssl-ciphers",
+        "ssl-cipher-suites",
+        "ssl-options-host",
+        "ssl-passthrough",
+        "ssl-passthrough-http-port",
+        "tls-alpn",
+        "affinity",
+        "agent-check-addr",
+        "agent-check-interval",
+        "agent-check-port",
+        "agent-check-send",
+        "allowlist-source-range",
+        "allowlist-source-header",
+        "assign-backend-server-id",
+        "auth-method",
+        "auth-realm",
+        "auth-secret",
+        "auth-signin",
+        "auth-url",
+        "backend-check-interval",
+        "backend-protocol",
+        "balance-algorithm",
+        "blue-green-balance",
+        "blue-green-deploy",
+        "blue-green-mode",
+        "config-backend",
+        "cors-allow-credentials",
+        "cors-allow-headers",
+        "cors-allow-methods",
+        "cors-allow-origin",
+        "cors-enable",
+        "cors-expose-headers",
+        "cors-max-age",
+        "denylist-source-range",
+        "headers",
+        "health-check-interval",
+        "health-check-uri",
+        "hsts",
+        "hsts-include-subdomains",
+        "hsts-max-age",
+        "hsts-preload",
+        "initial-weight",
+        "limit-connections",
+        "limit-rps",
+        "limit-whitelist",
+        "maxconn-server",
+        "maxqueue-server",
+        "oauth",
+        "path-type",
+        "proxy-body-size",
+        "proxy-protocol",
+        "redirect-to",
+        "rewrite-target",
+        "secure-backends",
+        "secure-crt-secret",
+        "secure-verify-ca-secret",
+        "service-upstream",
+        "session-cookie-name",
+        "session-cookie-strategy",
+        "ssl-redirect",
+        "timeout-connect",
+        "timeout-http-request",
+        "timeout-keep-alive",
+        "timeout-queue",
+        "timeout-server",
+        "timeout-server-fin",
+        "timeout-tunnel",
+        "use-resolver",
+        "waf",
+        "waf-mode",
+        "whitelist-source-range",
+    ]
+)
 
 CONTROLLER = Controller(
     id="haproxy-ingress",
@@ -18,16 +221,8 @@ CONTROLLER = Controller(
     ingress_class_controllers=("haproxy-ingress.github.io/controller",),
     class_names=("haproxy",),
     annotation_prefixes=(PREFIX,),
-    rules=(
-        timeout_rule(
-            Timeout(
-                "timeout-tunnel",
-                f"{PREFIX}timeout-tunnel",
-                Format.HAPROXY,
-                3600,
-                fix_format=lambda seconds: f"{seconds:g}s",
-            )
-        ),
-        redirect_disabled_rule(f"{PREFIX}ssl-redirect"),
-    ),
+    rules=(tunnel_timeout, https_redirect),
+    limits=limits,
+    alias_prefixes=(ALIAS,),
+    annotation_names=ANNOTATION_NAMES,
 )
