@@ -129,3 +129,36 @@ def nginx_proxy(
     """
     with nginx_running(workdir, server, [port]):
         yield port
+
+
+def nginx_config_test(workdir: Path, http: str) -> tuple[bool, str]:
+    """Runs `nginx -t` on a configuration with `http` as the body of its http block (as the
+    ingress-nginx admission webhook does with the configuration an Ingress would produce);
+    returns whether nginx accepts it and what it printed."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "nginx-test.conf"
+    config.write_text(
+        f"""
+        worker_processes 1;
+        pid {workdir}/nginx-test.pid;
+        error_log {workdir}/nginx-test-error.log;
+        events {{ worker_connections 16; }}
+        http {{
+            access_log off;
+            client_body_temp_path {workdir}/client;
+            proxy_temp_path {workdir}/proxy;
+            fastcgi_temp_path {workdir}/fastcgi;
+            uwsgi_temp_path {workdir}/uwsgi;
+            scgi_temp_path {workdir}/scgi;
+            {http}
+        }}
+        """
+    )
+    done = subprocess.run(
+        [NGINX, "-t", "-q", "-p", str(workdir), "-c", str(config), "-e", f"{workdir}/t.log"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return done.returncode == 0, done.stderr + done.stdout
