@@ -25,6 +25,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 from support.nginx import free_port, nginx_config_test, nginx_running
 from support.servers import ALLOWED, Running, tcp_server, websocket_server
@@ -120,9 +121,10 @@ async def sink_server() -> AsyncIterator[Running]:
 async def held_open(port: int, idle: float) -> tuple[bool, float]:
     """Opens a WebSocket, stays idle for `idle` s, then echoes: (still open, seconds held)."""
     started = time.monotonic()
+    origin = Origin(ALLOWED)
     async with connect(
-        f"ws://127.0.0.1:{port}/", origin=ALLOWED, ping_interval=None, open_timeout=5
-    ) as ws:  # type: ignore[arg-type]
+        f"ws://127.0.0.1:{port}/", origin=origin, ping_interval=None, open_timeout=5
+    ) as ws:
         try:
             await asyncio.wait_for(ws.recv(), idle)
         except TimeoutError:

@@ -54,6 +54,9 @@ _TIME_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _NGINX_TIME = re.compile(r"([0-9]+)(ms|s|m|h|d)?")
 
 # The annotations ingress-nginx reads (docs/user-guide/nginx-configuration/annotations.md).
+# Minus the proxy timeouts: controllers write them in different formats (F5 NGINX "1h",
+# ingress-nginx bare seconds), so renaming one is no fix; foreign-annotation and the timeout
+# rules judge them.
 ANNOTATION_NAMES = frozenset(
     {
         "affinity",
@@ -127,7 +130,6 @@ ANNOTATION_NAMES = frozenset(
         "proxy-buffering",
         "proxy-buffers-number",
         "proxy-busy-buffers-size",
-        "proxy-connect-timeout",
         "proxy-cookie-domain",
         "proxy-cookie-path",
         "proxy-http-version",
@@ -135,11 +137,9 @@ ANNOTATION_NAMES = frozenset(
         "proxy-next-upstream",
         "proxy-next-upstream-timeout",
         "proxy-next-upstream-tries",
-        "proxy-read-timeout",
         "proxy-redirect-from",
         "proxy-redirect-to",
         "proxy-request-buffering",
-        "proxy-send-timeout",
         "proxy-ssl-ciphers",
         "proxy-ssl-name",
         "proxy-ssl-protocols",

@@ -41,6 +41,9 @@ _BOOLS = {
     **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
 }
 
+# Minus the proxy timeouts: controllers write them in different formats (F5 NGINX "1h",
+# ingress-nginx bare seconds), so renaming one is no fix; foreign-annotation and the timeout
+# rules judge them.
 ANNOTATION_NAMES = frozenset(
     {
         "add-header",
@@ -88,17 +91,14 @@ ANNOTATION_NAMES = frozenset(
         "proxy-buffering",
         "proxy-buffers",
         "proxy-busy-buffers-size",
-        "proxy-connect-timeout",
         "proxy-hide-headers",
         "proxy-max-temp-file-size",
         "proxy-next-upstream",
         "proxy-next-upstream-timeout",
         "proxy-next-upstream-tries",
         "proxy-pass-headers",
-        "proxy-read-timeout",
         "proxy-redirect-from",
         "proxy-redirect-to",
-        "proxy-send-timeout",
         "proxy-set-headers",
         "redirect-to-https",
         "rewrite-target",
