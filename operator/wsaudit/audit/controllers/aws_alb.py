@@ -156,8 +156,8 @@ def listen_ports_rule(ctx: Context) -> Iterator[Finding]:
             Severity.ERROR,
             f"{LISTEN_PORTS} is {raw!r}: {exc}. The controller fails to build the "
             "IngressGroup's ALB (every Ingress of the group stops reconciling)",
-            f"set {LISTEN_PORTS}: '{BOTH_LISTENERS}'",
-            (set_annotation(LISTEN_PORTS, BOTH_LISTENERS),),
+            f"set {LISTEN_PORTS}: '{BOTH_LISTENERS}' and {SSL_REDIRECT}: \"443\"",
+            (set_annotation(LISTEN_PORTS, BOTH_LISTENERS), set_annotation(SSL_REDIRECT, "443")),
         )
         return
     fix_ports = _with_https(found)
