@@ -29,7 +29,8 @@ def _key(obj: dict[str, Any]) -> tuple[str, str, str]:
 def _target(
     objects: list[dict[str, Any]], change: Change, ingress: tuple[str, str]
 ) -> dict[str, Any]:
-    namespace, ingress_name = ingress
+    ingress_namespace, ingress_name = ingress
+    namespace = change.namespace or ingress_namespace
     name = change.name or ingress_name
     for obj in objects:
         if _key(obj) == (change.kind, namespace, name):

@@ -114,3 +114,23 @@ def test_lint_json_carries_each_ingress_path_and_each_fix_as_changes(tmp_path: A
             "value": [{"hosts": ["chat.example.com"], "secretName": "chat-tls"}],
         }
     ]
+
+
+def test_the_load_balancer_in_front_is_a_hop_of_every_in_cluster_controller() -> None:
+    from pathlib import Path
+
+    from wsaudit.audit import audit_documents, parse_stream
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "ingress" / "load-balancer.yaml"
+    (audit,) = audit_documents(parse_stream(path.read_text(), str(path)), AuditSettings())
+    finding = next(f for f in audit.findings if f.rule.endswith("load-balancer-idle-timeout"))
+    assert finding.rule == "ingress-nginx.load-balancer-idle-timeout"
+    assert "AWS Classic ELB of Service ingress-nginx/ingress-nginx-controller" in finding.message
+    (change,) = finding.changes
+    assert (change.kind, change.namespace, change.name) == (
+        "Service",
+        "ingress-nginx",
+        "ingress-nginx-controller",
+    )
+    idle = audit.tightest("idle")
+    assert idle is not None and (idle.seconds, idle.hop) == (60, Hop.LOAD_BALANCER)

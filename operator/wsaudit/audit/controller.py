@@ -58,6 +58,15 @@ class Context:
                 return f"{namespace}/{name}", {str(k): str(v) for k, v in values.items()}
         return None
 
+    def config_map_change(self, key: str, value: str) -> Change:
+        """An edit of the controller's ConfigMap data: the one given (in its namespace), or
+        one of its chart's default name."""
+        found = self.controller_config()
+        if found is not None:
+            namespace, name = found[0].split("/", 1)
+            return Change("ConfigMap", name, ("data", key), value, namespace)
+        return Change("ConfigMap", self.config_map_names[0], ("data", key), value)
+
 
 Rule = Callable[[Context], Iterable[Finding]]
 
@@ -94,6 +103,9 @@ class Controller:
     # The annotation names it reads (without prefix): a known name under a prefix it does
     # not read is a wrong-prefix mistake.
     annotation_names: frozenset[str] = frozenset()
+    # A cloud L7 load balancer itself (ALB, GKE, AGIC), rather than a proxy in the cluster
+    # behind a LoadBalancer Service whose idle timeout is one more hop.
+    is_load_balancer: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 from . import common
 from .controller import Context
 from .detect import detect
+from .load_balancers import load_balancer_idle_timeout, load_balancer_limits
 from .model import AuditSettings, Finding, IngressView, Limit, Related, ingress_view
 
 
@@ -68,6 +69,9 @@ def audit_ingress(
             findings.extend(rule(ctx))
         if controller.limits is not None:
             limits.extend(controller.limits(ctx))
+        if not controller.is_load_balancer:
+            findings.extend(load_balancer_idle_timeout(ctx))
+            limits.extend(load_balancer_limits(ctx))
     findings.sort(key=lambda f: (-f.severity, f.rule, f.message))
     return IngressAudit(
         ingress=ingress,

@@ -10,9 +10,9 @@ WebSockets before the controller's timeouts matter.
 - Azure Load Balancer: 4 min idle unless
   `service.beta.kubernetes.io/azure-load-balancer-tcp-idle-timeout` (minutes, 4-100).
 
-Controllers whose rules or `limits` want this hop call `load_balancer_limits(ctx)` and
-`load_balancer_idle_timeout(ctx)`; the cloud L7 controllers (ALB, GKE, AGIC) are their own
-load balancer and do not.
+The audit adds this hop (`load_balancer_limits`, `load_balancer_idle_timeout`) for every
+controller that runs in the cluster behind such a Service; the cloud L7 controllers (ALB,
+GKE, AGIC: `Controller.is_load_balancer`) are their own load balancer.
 
 Also here: which WebSocket paths belong to a library with an HTTP long-polling fallback
 (Socket.IO, SockJS, SignalR), whose requests must reach the same pod (affinity).
@@ -176,7 +176,8 @@ def load_balancers(ctx: Context) -> list[LoadBalancer]:
             lb = _azure(service, name, wanted)
         else:
             continue
-        found.append(replace(lb, service=f"{namespace}/{name}"))
+        changes = tuple(replace(change, namespace=namespace) for change in lb.changes)
+        found.append(replace(lb, service=f"{namespace}/{name}", changes=changes))
     return found
 
 

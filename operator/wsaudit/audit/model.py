@@ -40,16 +40,26 @@ class Change:
 
     `name` "" is the audited Ingress itself; `path` leads into the object, e.g.
     ("metadata", "annotations", KEY), ("data", KEY) for a ConfigMap, ("spec", "timeoutSec");
-    `value` None removes what is there. A missing object is created.
+    `value` None removes what is there; `namespace` None is the Ingress's (a controller's
+    ConfigMap lives in the controller's). A missing object is created.
     """
 
     kind: str
     name: str
     path: tuple[str, ...]
     value: Any
+    namespace: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "path": list(self.path), "value": self.value}
+        change = {
+            "kind": self.kind,
+            "name": self.name,
+            "path": list(self.path),
+            "value": self.value,
+        }
+        if self.namespace is not None:
+            change["namespace"] = self.namespace
+        return change
 
 
 def set_annotation(key: str, value: str | None, kind: str = "Ingress", name: str = "") -> Change:

@@ -457,4 +457,5 @@ CONTROLLER = Controller(
     limits=limits,
     tls_terminated=tls_terminated,
     annotation_names=ANNOTATION_NAMES,
+    is_load_balancer=True,
 )

@@ -183,4 +183,5 @@ CONTROLLER = Controller(
             "rewrite-rule-set",
         }
     ),
+    is_load_balancer=True,
 )

@@ -121,15 +121,13 @@ def _setting(
 
 
 def _config_change(ctx: Context, parsed: dict[str, Any], value: str) -> Change:
-    found = ctx.controller_config()
-    name = found[0].split("/", 1)[1] if found else CONFIG_MAP_NAMES[0]
     merged = dict(parsed)
     timeouts = (
         dict(merged.get("timeouts") or {}) if isinstance(merged.get("timeouts"), dict) else {}
     )
     timeouts[STREAM_IDLE] = value
     merged["timeouts"] = timeouts
-    return Change("ConfigMap", name, ("data", CONFIG_KEY), yaml.safe_dump(merged, sort_keys=False))
+    return ctx.config_map_change(CONFIG_KEY, yaml.safe_dump(merged, sort_keys=False))
 
 
 def websocket_routes(ctx: Context) -> Iterator[Finding]:

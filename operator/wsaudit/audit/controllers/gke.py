@@ -396,4 +396,5 @@ CONTROLLER = Controller(
     annotation_names=frozenset(
         {"pre-shared-cert", "managed-certificates", "v1beta1.FrontendConfig"}
     ),
+    is_load_balancer=True,
 )

@@ -41,9 +41,7 @@ def parse_time(value: str) -> float | None:
 
 
 def _config_change(ctx: Context, value: str) -> Change:
-    found = ctx.controller_config()
-    name = found[0].split("/", 1)[1] if found else CONFIG_MAP_NAMES[0]
-    return Change("ConfigMap", name, ("data", TUNNEL_KEY), value)
+    return ctx.config_map_change(TUNNEL_KEY, value)
 
 
 def _where(ctx: Context) -> str:
