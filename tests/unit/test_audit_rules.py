@@ -89,12 +89,14 @@ def test_minimum_is_configurable() -> None:
     ("annotation", "value", "rule"),
     [
         ("proxy-http-version", "1.0", "ingress-nginx.proxy-http-version"),
+        # The template sets proxy_http_version in the location: a second one is a duplicate
+        # directive, nginx -t fails and the Ingress never loads (test_nginx_behaviour.py).
         (
             "configuration-snippet",
-            'proxy_set_header Connection "";',
-            "ingress-nginx.snippet-overrides-upgrade",
+            "proxy_http_version 1.1;",
+            "ingress-nginx.snippet-duplicate-directive",
         ),
-        ("server-snippet", "proxy_http_version 1.0;", "ingress-nginx.snippet-overrides-upgrade"),
+        ("connection-proxy-header", "keep-alive", "ingress-nginx.connection-proxy-header"),
     ],
 )
 def test_ingress_nginx_errors_that_break_the_upgrade(
@@ -148,7 +150,11 @@ def test_nginx_inc_is_told_apart_by_its_annotations_and_needs_websocket_services
 
 def test_alb_idle_timeout_lives_in_load_balancer_attributes() -> None:
     key = "alb.ingress.kubernetes.io/"
-    base = {f"{key}ssl-redirect": "443"}
+    # An ALB with both listeners (the TLS hosts drive ACM discovery) redirecting to HTTPS.
+    base = {
+        f"{key}listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
+        f"{key}ssl-redirect": "443",
+    }
     assert "aws-alb.idle-timeout" in rules(ingress("alb", base))
     attrs = {
         **base,
@@ -172,12 +178,21 @@ def test_alb_nonexistent_annotation_and_certificate_arn_tls() -> None:
     )
     found = rules(obj)
     assert "aws-alb.unknown-annotation" in found
-    assert "aws-alb.https-redirect" in found
+    # A certificate ARN without listen-ports makes an HTTPS:443-only ALB: nothing is served
+    # over http, so there is nothing to redirect, and TLS is there without spec.tls.
+    assert "aws-alb.https-redirect" not in found
     assert "ingress.tls-missing" not in found
 
 
 def test_gke_backend_config_timeout_through_the_service() -> None:
-    obj = ingress("gce", {"networking.gke.io/v1beta1.FrontendConfig": "redirect"})
+    # GKE serves only the kubernetes.io/ingress.class annotation, not spec.ingressClassName.
+    obj = ingress(
+        None,
+        {
+            "kubernetes.io/ingress.class": "gce",
+            "networking.gke.io/v1beta1.FrontendConfig": "redirect",
+        },
+    )
     assert "gke.backend-timeout-unknown" in rules(obj)
     plain = Related(services={("prod", "chat"): service("chat", {})})
     assert "gke.backend-timeout" in rules(obj, plain)
@@ -201,8 +216,9 @@ def test_haproxy_ingress_tunnel_timeout_default_is_one_hour() -> None:
     assert rules(ingress("haproxy")) == set()
     short = {"haproxy-ingress.github.io/timeout-tunnel": "30m"}
     assert "haproxy-ingress.timeout-tunnel" in rules(ingress("haproxy", short))
-    bare_ms = {"haproxy-ingress.github.io/timeout-tunnel": "3600"}  # 3.6 s: ms by default
-    assert "haproxy-ingress.timeout-tunnel" in rules(ingress("haproxy", bare_ms))
+    # Its docs say a bare number is milliseconds; its parser ignores it (1 h stays).
+    bare = {"haproxy-ingress.github.io/timeout-tunnel": "3600"}
+    assert "haproxy-ingress.timeout-tunnel-invalid" in rules(ingress("haproxy", bare))
 
 
 def test_haproxy_technologies_ignores_tunnel_timeout_on_the_ingress() -> None:
@@ -218,7 +234,8 @@ def test_contour_websocket_routes_must_cover_the_path() -> None:
     error = next(f for f in found if f.rule == "contour.websocket-routes")
     assert error.severity is Severity.ERROR and "/ws" in error.message
     obj["metadata"]["annotations"] = {"projectcontour.io/websocket-routes": "/ws"}
-    assert rules(obj) == set()
+    # Routed now; what is left is Envoy's 5 min stream idle timeout (no Contour config given).
+    assert rules(obj) == {"contour.stream-idle-timeout"}
 
 
 def test_kong_timeouts_are_read_from_the_service_in_milliseconds() -> None:

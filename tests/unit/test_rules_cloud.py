@@ -361,13 +361,26 @@ def test_agic_ssl_certificate_annotation_terminates_tls() -> None:
 # --- The load balancer in front -------------------------------------------------------------
 
 
-def lb_service(name: str, annotations: dict[str, str], port: int = 443) -> dict[str, Any]:
+def lb_service(
+    name: str, annotations: dict[str, str], port: int = 443, controller: str = "ingress-nginx"
+) -> dict[str, Any]:
+    """A LoadBalancer Service labelled as the controller's chart labels it."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": name, "namespace": "prod", "annotations": annotations},
+        "metadata": {
+            "name": name,
+            "namespace": "prod",
+            "annotations": annotations,
+            "labels": {"app.kubernetes.io/name": controller},
+        },
         "spec": {"type": "LoadBalancer", "ports": [{"port": port, "protocol": "TCP"}]},
     }
+
+
+def test_a_load_balancer_in_front_of_another_controller_is_not_this_ones() -> None:
+    kong_lb = lb_service("kong-proxy", {f"{AWS}connection-idle-timeout": "20"}, controller="kong")
+    assert load_balancer_limits(context(kong_lb)) == []
 
 
 def context(*services: dict[str, Any], min_timeout: float = 3600) -> Context:
@@ -422,7 +435,8 @@ def test_in_tree_nlb_is_handed_to_the_aws_load_balancer_controller() -> None:
 
 def test_unknown_cloud_and_backends_are_not_judged() -> None:
     assert load_balancer_limits(context(lb_service("edge", {}))) == []
-    backend = lb_service("chat", {f"{AWS}backend-protocol": "tcp"})  # the Ingress's own backend
+    # The Ingress's own backend exposed as a LoadBalancer: not the controller's Service.
+    backend = lb_service("chat", {f"{AWS}backend-protocol": "tcp"}, controller="chat")
     assert load_balancer_limits(context(backend)) == []
 
 

@@ -158,16 +158,44 @@ def _azure(service: Mapping[str, Any], name: str, wanted: float) -> LoadBalancer
     )
 
 
+# The names each in-cluster controller's chart gives its Service (the app.kubernetes.io/name
+# or app label and selector, and the Service name): ingress-nginx's chart
+# "ingress-nginx-controller", F5 NGINX's "nginx-ingress", Kong's "kong-proxy", Traefik's
+# "traefik", HAProxy Ingress's "haproxy-ingress", HAProxy Technologies' "kubernetes-ingress",
+# Contour's "envoy".
+_FRONTED = {
+    "ingress-nginx": ("ingress-nginx",),
+    "nginx-inc": ("nginx-ingress",),
+    "kong": ("kong",),
+    "traefik": ("traefik",),
+    "haproxy-ingress": ("haproxy-ingress",),
+    "haproxy-tech": ("kubernetes-ingress", "haproxy-kubernetes-ingress"),
+    "contour": ("envoy", "contour"),
+}
+
+
+def _fronts(controller_id: str, service: Mapping[str, Any]) -> bool:
+    """Whether this LoadBalancer Service is the one in front of that controller."""
+    names = _FRONTED.get(controller_id, ())
+    metadata, spec = service.get("metadata"), service.get("spec")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    spec = spec if isinstance(spec, dict) else {}
+    values = [str(metadata.get("name") or "")]
+    for labels in (metadata.get("labels"), spec.get("selector")):
+        if isinstance(labels, dict):
+            values += [str(labels.get(k) or "") for k in ("app.kubernetes.io/name", "app")]
+    return any(name in value for value in values if value for name in names)
+
+
 def load_balancers(ctx: Context) -> list[LoadBalancer]:
     """The cloud load balancers in front of this Ingress's controller that wsaudit can
-    identify: Services of type LoadBalancer given in the input (not the Ingress's own
-    backends), with AWS or Azure annotations. Others (no cloud annotations) are unknown."""
-    backends = {(ctx.ingress.namespace, b.service) for b in ctx.ingress.backends if b.service}
+    identify: Services of type LoadBalancer given in the input whose labels, selector or
+    name are the controller's, with AWS or Azure annotations. Others are not judged."""
     wanted = ctx.settings.min_timeout_seconds
     found = []
     for service in ctx.related.load_balancer_services():
         namespace, name = _name(service)
-        if (namespace, name) in backends:
+        if not _fronts(ctx.controller_id, service):
             continue
         annotations = _annotations(service)
         if any(key.startswith(AWS) for key in annotations):
