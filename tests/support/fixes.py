@@ -14,6 +14,7 @@ API_VERSIONS = {
     "ConfigMap": "v1",
     "BackendConfig": "cloud.google.com/v1",
     "FrontendConfig": "networking.gke.io/v1beta1",
+    "KongUpstreamPolicy": "configuration.konghq.com/v1beta1",
 }
 
 

@@ -253,3 +253,25 @@ def long_polling_paths(ingress: IngressView) -> list[str]:
         ):
             paths.append(backend.path)
     return sorted(set(paths))
+
+
+def long_polling_services(ctx: Context) -> list[tuple[str, list[str], dict[str, str] | None]]:
+    """The Services behind the long-polling-capable paths, with those paths and the
+    Service's annotations (None: the Service is not visible, so nothing can be judged)."""
+    paths = set(long_polling_paths(ctx.ingress))
+    by_service: dict[str, list[str]] = {}
+    for backend in ctx.ingress.websocket_backends():
+        if backend.service and backend.path in paths:
+            by_service.setdefault(backend.service, []).append(backend.path)
+    return [
+        (name, sorted(set(found)), ctx.related.service_annotations(ctx.ingress.namespace, name))
+        for name, found in sorted(by_service.items())
+    ]
+
+
+def affinity_message(paths: list[str], service: str, missing: str) -> str:
+    return (
+        f"{', '.join(paths)} looks like Socket.IO/SockJS/SignalR, whose long-polling fallback "
+        "and handshake must reach the pod holding the session, and Service "
+        f"{service} has no {missing}: with more than one pod, sessions break"
+    )

@@ -225,7 +225,10 @@ CONTROLLER = Controller(
     id="contour",
     title="Contour",
     docs="https://projectcontour.io/docs/main/config/annotations/",
-    ingress_class_controllers=("projectcontour.io/ingress-controller",),
+    # Contour filters Ingresses by class name only and never reads an IngressClass's
+    # spec.controller (site/content/docs/main/config/ingress.md@31c4bb38e); both values
+    # are used for its IngressClasses.
+    ingress_class_controllers=("projectcontour.io/ingress-controller", "projectcontour.io/contour"),
     class_names=("contour",),
     annotation_prefixes=(PREFIX, LEGACY_PREFIX),
     rules=(websocket_routes, legacy_annotations, stream_idle_timeout),

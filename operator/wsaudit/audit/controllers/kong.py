@@ -23,6 +23,7 @@ from ..controller import (
     unseen_services,
 )
 from ..durations import DurationError, Format, human, parse_duration
+from ..load_balancers import affinity_message, long_polling_services
 from ..model import Change, Finding, Hop, Limit, Severity, set_annotation
 
 PREFIX = "konghq.com/"
@@ -184,6 +185,39 @@ def https_redirect(ctx: Context) -> Iterator[Finding]:
     )
 
 
+UPSTREAM_POLICY = "konghq.com/upstream-policy"
+
+
+def sticky_sessions(ctx: Context) -> Iterator[Finding]:
+    """Kong balances by a KongUpstreamPolicy named on the Service (internal/annotations/
+    annotations.go:362@1fa68f864); `hashOn.cookie` makes it sticky
+    (internal/dataplane/kongstate/kongupstreampolicy.go:79,153@1fa68f864)."""
+    for service, paths, service_annotations in long_polling_services(ctx):
+        if service_annotations is None or service_annotations.get(UPSTREAM_POLICY):
+            continue
+        policy = f"{service}-sticky"
+        yield ctx.finding(
+            "sticky-sessions",
+            Severity.WARNING,
+            affinity_message(paths, service, UPSTREAM_POLICY),
+            f"create KongUpstreamPolicy {policy} with spec.algorithm: consistent-hashing and "
+            f'spec.hashOn.cookie: session, and set {UPSTREAM_POLICY}: "{policy}" on Service '
+            f"{service}",
+            (
+                Change(
+                    "KongUpstreamPolicy",
+                    policy,
+                    ("spec",),
+                    {
+                        "algorithm": "consistent-hashing",
+                        "hashOn": {"cookie": "session", "cookiePath": "/"},
+                    },
+                ),
+                set_annotation(UPSTREAM_POLICY, policy, "Service", service),
+            ),
+        )
+
+
 def limits(ctx: Context) -> Iterator[Limit]:
     for service in services_of_websocket_paths(ctx.ingress):
         annotations = ctx.related.service_annotations(ctx.ingress.namespace, service)
@@ -207,7 +241,7 @@ CONTROLLER = Controller(
     needs=unseen_services,
     class_names=("kong",),
     annotation_prefixes=(PREFIX,),
-    rules=(service_timeouts, timeouts_on_ingress, https_redirect),
+    rules=(service_timeouts, timeouts_on_ingress, https_redirect, sticky_sessions),
     limits=limits,
     annotation_names=ANNOTATION_NAMES,
 )

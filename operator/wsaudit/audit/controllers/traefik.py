@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from ..controller import Context, Controller
-from ..model import Finding, Hop, Limit, Severity
+from ..load_balancers import affinity_message, long_polling_services
+from ..model import Finding, Hop, Limit, Severity, set_annotation
 
 PREFIX = "traefik.ingress.kubernetes.io/"
 ROUTER_TLS = f"{PREFIX}router.tls"
@@ -41,6 +42,24 @@ def entrypoint_timeouts(ctx: Context) -> Iterator[Finding]:
         "the backend, or a Traefik restart (entryPoints.<name>.transport.lifeCycle."
         "graceTimeOut); keep a ping under the shortest idle timeout on the path",
     )
+
+
+STICKY = "traefik.ingress.kubernetes.io/service.sticky.cookie"
+
+
+def sticky_sessions(ctx: Context) -> Iterator[Finding]:
+    """Traefik reads sticky sessions from the backend Service's annotations
+    (pkg/provider/kubernetes/ingress/kubernetes.go:618, annotations.go:50@fd5a576df2)."""
+    for service, paths, service_annotations in long_polling_services(ctx):
+        if service_annotations is None or service_annotations.get(STICKY, "").lower() == "true":
+            continue
+        yield ctx.finding(
+            "sticky-sessions",
+            Severity.WARNING,
+            affinity_message(paths, service, STICKY),
+            f'set {STICKY}: "true" on Service {service}',
+            (set_annotation(STICKY, "true", "Service", service),),
+        )
 
 
 def limits(ctx: Context) -> Iterable[Limit]:
@@ -100,7 +119,7 @@ CONTROLLER = Controller(
     ingress_class_controllers=("traefik.io/ingress-controller",),
     class_names=("traefik",),
     annotation_prefixes=(PREFIX,),
-    rules=(entrypoint_timeouts,),
+    rules=(entrypoint_timeouts, sticky_sessions),
     limits=limits,
     tls_terminated=tls_terminated,
     annotation_names=ANNOTATION_NAMES,
