@@ -194,11 +194,15 @@ def test_kong_read_timeout_on_the_service_and_write_timeout_info() -> None:
     svc = {"kind": "Service", "metadata": {"name": "chat", "namespace": "prod", "annotations": {}}}
     rules = found(ingress(redirect, "kong"), Related(services={("prod", "chat"): svc}))
     assert rules["kong.read-timeout"] is Severity.WARNING
-    assert rules["kong.write-timeout"] is Severity.INFO
-    svc["metadata"]["annotations"] = {"konghq.com/read-timeout": "3600000"}  # type: ignore[index]
+    assert "kong.write-timeout" not in rules  # the default needs no word
+    svc["metadata"]["annotations"] = {  # type: ignore[index]
+        "konghq.com/read-timeout": "3600000",
+        "konghq.com/write-timeout": "60000",
+    }
     rules = found(ingress(redirect, "kong"), Related(services={("prod", "chat"): svc}))
     assert "kong.read-timeout" not in rules
     assert set(rules) == {"kong.write-timeout"}
+    assert rules["kong.write-timeout"] is Severity.INFO
     assert "kong.https-redirect" in found(
         ingress({}, "kong"), Related(services={("prod", "chat"): svc})
     )

@@ -238,6 +238,10 @@ def read_timeout(ctx: Context) -> Iterator[Finding]:
 
 
 def send_timeout(ctx: Context) -> Iterator[Finding]:
+    """Said only when someone set it (likely believing it keeps WebSockets open): the
+    default needs no word."""
+    if SEND.key not in ctx.annotations:
+        return
     seconds, origin, invalid = _effective(ctx, SEND)
     if invalid is not None:
         yield invalid

@@ -125,7 +125,7 @@ def service_timeouts(ctx: Context) -> Iterator[Finding]:
                 (_on_service(READ_TIMEOUT, _ms(wanted), service),),
             )
         write, invalid = _service_timeout(annotations, WRITE_TIMEOUT)
-        if invalid is None and write < wanted:
+        if WRITE_TIMEOUT in annotations and invalid is None and write < wanted:
             yield ctx.finding(
                 "write-timeout",
                 Severity.INFO,

@@ -192,6 +192,9 @@ def read_timeout(ctx: Context) -> Iterator[Finding]:
 
 
 def send_timeout(ctx: Context) -> Iterator[Finding]:
+    """Said only when someone set it: the default needs no word."""
+    if SEND_TIMEOUT not in ctx.annotations:
+        return
     seconds, origin, invalid = _timeout(ctx, SEND_TIMEOUT)
     if invalid is not None:
         yield _invalid(ctx, SEND_TIMEOUT, invalid, Severity.INFO)
