@@ -46,7 +46,8 @@ async def hold_idle(socket: OpenSocket, seconds: float) -> Check:
         CheckStatus.FAIL,
         f"an idle connection was cut after {held:.1f} s by {how}, before {seconds:g} s: a "
         "proxy or load balancer in between times out quiet connections (nginx "
-        "proxy_read_timeout/proxy_send_timeout default 60 s; ALB idle timeout 60 s); raise "
+        "proxy_read_timeout, 60 s by default: only the read timeout cuts an idle tunnel; ALB "
+        "idle timeout 60 s; GKE's backend timeout, 30 s, cuts even busy ones); raise "
         "it, or send pings more often than it",
         {"heldSeconds": round(held, 3), "wantedSeconds": seconds},
     )
