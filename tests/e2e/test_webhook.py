@@ -12,8 +12,8 @@ import trustme
 
 from support import manifests
 from support.cluster import Cluster
-from support.nginx import free_port
 from support.operator import endpoint, running_operator
+from support.processes import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -27,7 +27,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
-from support.nginx import free_port, nginx_config_test, nginx_running
+from support import manifests
+from support.nginx import nginx_config_test, nginx_running
+from support.processes import free_port
 from support.servers import ALLOWED, Running, tcp_server, websocket_server
 from wsaudit.audit import audit_ingress
 from wsaudit.audit.controllers.ingress_nginx import LOCATION_DIRECTIVES, PREFIX
@@ -68,28 +70,7 @@ def rendered_location(annotations: Mapping[str, str], backend_port: int) -> str:
 
 
 def ingress(annotations: Mapping[str, str]) -> dict[str, object]:
-    return {
-        "kind": "Ingress",
-        "metadata": {"name": "chat", "namespace": "prod", "annotations": dict(annotations)},
-        "spec": {
-            "ingressClassName": "nginx",
-            "tls": [{"hosts": ["chat.example.com"], "secretName": "chat-tls"}],
-            "rules": [
-                {
-                    "host": "chat.example.com",
-                    "http": {
-                        "paths": [
-                            {
-                                "path": "/ws",
-                                "pathType": "Prefix",
-                                "backend": {"service": {"name": "chat", "port": {"number": 80}}},
-                            }
-                        ]
-                    },
-                }
-            ],
-        },
-    }
+    return manifests.ingress("nginx", dict(annotations))
 
 
 def fired(annotations: Mapping[str, str]) -> dict[str, str]:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from support.nginx import LOCATIONS, free_port, nginx_proxy
+from support.nginx import LOCATIONS, nginx_proxy
+from support.processes import free_port
 
 FRAMEWORKS_DIR = Path(__file__).resolve().parent.parent / "frameworks"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wsaudit" / "frameworks"

@@ -10,7 +10,7 @@ import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from support.nginx import _wait_listening, free_port
+from support.processes import free_port, serving
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
@@ -71,20 +71,8 @@ def haproxy_running(workdir: Path, config: str, ports: list[int]) -> Iterator[No
     )
     if check.returncode != 0:
         raise RuntimeError(f"haproxy rejects the configuration: {check.stderr}{check.stdout}")
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [HAPROXY, "-db", "-f", str(path)], stdout=output, stderr=subprocess.STDOUT
-        )
-        try:
-            _wait_listening(ports, process, log)
-            yield
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with serving([HAPROXY, "-db", "-f", str(path)], ports, log):
+        yield
 
 
 @contextlib.contextmanager

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from support.processes import free_port, serving
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -44,48 +44,21 @@ LOCATIONS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_listening(ports: list[int], process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 10
-    waiting = list(ports)
-    while waiting and time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"nginx exited: {log.read_text(errors='replace')}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", waiting[0]), 0.2):
-            waiting.pop(0)
-            continue
-        time.sleep(0.05)
-    if waiting:
-        raise RuntimeError(f"nginx did not listen on {waiting}: {log.read_text(errors='replace')}")
-
-
-@contextlib.contextmanager
-def nginx_running(
-    workdir: Path, http: str, ports: list[int], *, worker_connections: int = 64
-) -> Iterator[None]:
-    """Runs Debian's nginx in the foreground with `http` as the body of its http block
-    (servers, maps), every temporary path under `workdir`; returns once every port listens
-    and stops it afterwards."""
-    workdir.mkdir(parents=True, exist_ok=True)
+def _config(workdir: Path, http: str, worker_connections: int, *, name: str) -> Path:
+    """An nginx configuration with `http` as the body of its http block, every temporary
+    path under `workdir`."""
     user = "user root root;" if os.geteuid() == 0 else ""
-    config = workdir / "nginx.conf"
-    error_log = workdir / "error.log"
+    config = workdir / f"{name}.conf"
     config.write_text(
         f"""
         {user}
         worker_processes 1;
         daemon off;
-        pid {workdir}/nginx.pid;
-        error_log {error_log} info;
+        pid {workdir}/{name}.pid;
+        error_log {workdir}/{name}-error.log info;
         events {{ worker_connections {worker_connections}; }}
         http {{
-            access_log {workdir}/access.log;
+            access_log {workdir}/{name}-access.log;
             client_body_temp_path {workdir}/client;
             proxy_temp_path {workdir}/proxy;
             fastcgi_temp_path {workdir}/fastcgi;
@@ -95,21 +68,21 @@ def nginx_running(
         }}
         """
     )
-    process = subprocess.Popen(
-        [NGINX, "-p", str(workdir), "-c", str(config), "-e", str(error_log)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_listening(ports, process, error_log)
+    return config
+
+
+@contextlib.contextmanager
+def nginx_running(
+    workdir: Path, http: str, ports: list[int], *, worker_connections: int = 64
+) -> Iterator[None]:
+    """Runs Debian's nginx with `http` as the body of its http block (servers, maps);
+    returns once every port listens and stops it afterwards."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = _config(workdir, http, worker_connections, name="nginx")
+    error_log = workdir / "nginx-error.log"
+    argv = [NGINX, "-p", str(workdir), "-c", str(config), "-e", str(error_log)]
+    with serving(argv, ports, error_log):
         yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @contextlib.contextmanager
@@ -136,24 +109,7 @@ def nginx_config_test(workdir: Path, http: str) -> tuple[bool, str]:
     ingress-nginx admission webhook does with the configuration an Ingress would produce);
     returns whether nginx accepts it and what it printed."""
     workdir.mkdir(parents=True, exist_ok=True)
-    config = workdir / "nginx-test.conf"
-    config.write_text(
-        f"""
-        worker_processes 1;
-        pid {workdir}/nginx-test.pid;
-        error_log {workdir}/nginx-test-error.log;
-        events {{ worker_connections 16; }}
-        http {{
-            access_log off;
-            client_body_temp_path {workdir}/client;
-            proxy_temp_path {workdir}/proxy;
-            fastcgi_temp_path {workdir}/fastcgi;
-            uwsgi_temp_path {workdir}/uwsgi;
-            scgi_temp_path {workdir}/scgi;
-            {http}
-        }}
-        """
-    )
+    config = _config(workdir, http, 16, name="nginx-test")
     done = subprocess.run(
         [NGINX, "-t", "-q", "-p", str(workdir), "-c", str(config), "-e", f"{workdir}/t.log"],
         capture_output=True,

@@ -8,6 +8,7 @@ import io
 import json
 from typing import Any
 
+from support import manifests
 from wsaudit.audit import BY_ID, AuditSettings, Hop, Limit, Related
 from wsaudit.audit.common import wrong_prefix
 from wsaudit.audit.controller import Context
@@ -16,30 +17,8 @@ from wsaudit.audit.model import ingress_view
 from wsaudit.cli import main
 
 
-def ingress(annotations: dict[str, str], class_name: str = "nginx") -> dict[str, Any]:
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {"name": "chat", "namespace": "prod", "annotations": annotations},
-        "spec": {
-            "ingressClassName": class_name,
-            "tls": [{"hosts": ["chat.example.com"], "secretName": "chat-tls"}],
-            "rules": [
-                {
-                    "host": "chat.example.com",
-                    "http": {
-                        "paths": [
-                            {
-                                "path": "/ws",
-                                "pathType": "Prefix",
-                                "backend": {"service": {"name": "chat", "port": {"number": 80}}},
-                            }
-                        ]
-                    },
-                }
-            ],
-        },
-    }
+def ingress(annotations: dict[str, str]) -> dict[str, Any]:
+    return manifests.ingress("nginx", annotations)
 
 
 def test_a_setting_under_a_prefix_the_controller_does_not_read_is_named_with_the_right_key() -> (

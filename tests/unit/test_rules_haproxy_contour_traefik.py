@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from support import manifests
 from support.fixes import apply_changes
 from wsaudit.audit import IngressAudit, Related, Severity, audit_ingress
 from wsaudit.audit.controllers import haproxy_ingress
@@ -19,31 +20,14 @@ CONTOUR_ROUTES = "projectcontour.io/websocket-routes"
 def ingress(
     class_name: str, annotations: dict[str, str] | None = None, *, tls: bool = True
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "ingressClassName": class_name,
-        "rules": [
-            {
-                "host": "feed.example.com",
-                "http": {
-                    "paths": [
-                        {
-                            "path": "/ws",
-                            "pathType": "Prefix",
-                            "backend": {"service": {"name": "feed", "port": {"number": 80}}},
-                        }
-                    ]
-                },
-            }
-        ],
-    }
-    if tls:
-        spec["tls"] = [{"hosts": ["feed.example.com"], "secretName": "feed-tls"}]
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {"name": "feed", "namespace": "prod", "annotations": annotations or {}},
-        "spec": spec,
-    }
+    return manifests.ingress(
+        class_name,
+        annotations,
+        name="feed",
+        host="feed.example.com",
+        paths=(("/ws", "feed"),),
+        tls=tls,
+    )
 
 
 def config_map(name: str, data: dict[str, str], namespace: str = "prod") -> dict[str, Any]:

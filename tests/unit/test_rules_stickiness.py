@@ -6,34 +6,13 @@ from typing import Any
 
 import pytest
 
+from support import manifests
 from support.fixes import apply_changes, documents_of
 from wsaudit.audit import AuditSettings, Related, audit_documents, audit_ingress
 
 
 def ingress(class_name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {"name": "chat", "namespace": "prod"},
-        "spec": {
-            "ingressClassName": class_name,
-            "tls": [{"hosts": ["chat.example.com"], "secretName": "chat-tls"}],
-            "rules": [
-                {
-                    "host": "chat.example.com",
-                    "http": {
-                        "paths": [
-                            {
-                                "path": "/socket.io",
-                                "pathType": "Prefix",
-                                "backend": {"service": {"name": "chat", "port": {"number": 80}}},
-                            }
-                        ]
-                    },
-                }
-            ],
-        },
-    }
+    return manifests.ingress(class_name, paths=(("/socket.io", "chat"),))
 
 
 def service(annotations: dict[str, str]) -> dict[str, Any]:
