@@ -8,43 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from support import manifests
 from wsaudit.audit import AuditSettings, ManifestError, Related, Severity, audit_ingress
 
-
-def ingress(
-    class_name: str | None = "nginx",
-    annotations: dict[str, str] | None = None,
-    paths: tuple[tuple[str, str], ...] = (("/ws", "chat"),),
-    tls: bool = True,
-    host: str = "chat.example.com",
-) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "rules": [
-            {
-                "host": host,
-                "http": {
-                    "paths": [
-                        {
-                            "path": p,
-                            "pathType": "Prefix",
-                            "backend": {"service": {"name": s, "port": {"number": 80}}},
-                        }
-                        for p, s in paths
-                    ]
-                },
-            }
-        ]
-    }
-    if class_name:
-        spec["ingressClassName"] = class_name
-    if tls:
-        spec["tls"] = [{"hosts": [host], "secretName": "chat-tls"}]
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {"name": "chat", "namespace": "prod", "annotations": annotations or {}},
-        "spec": spec,
-    }
+ingress = manifests.ingress
 
 
 def service(name: str, annotations: dict[str, str]) -> dict[str, Any]:
