@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from support import manifests
-from wsaudit.audit import BY_ID, AuditSettings, Hop, Limit, Related
+from wsaudit.audit import BY_ID, AuditSettings, Hop, Limit, Related, audit_ingress
 from wsaudit.audit.common import wrong_prefix
 from wsaudit.audit.controller import Context
 from wsaudit.audit.engine import IngressAudit
@@ -113,3 +113,18 @@ def test_the_load_balancer_in_front_is_a_hop_of_every_in_cluster_controller() ->
     )
     idle = audit.tightest("idle")
     assert idle is not None and (idle.seconds, idle.hop) == (60, Hop.LOAD_BALANCER)
+
+
+def test_a_value_only_the_user_has_is_a_declared_placeholder_not_a_made_up_one() -> None:
+    hostless = manifests.ingress(
+        "alb",
+        {"alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]'},
+        host="",
+        tls=False,
+    )
+    hostless["spec"]["rules"][0].pop("host")
+    found = audit_ingress(hostless).findings
+    missing = next(f for f in found if f.rule == "aws-alb.certificate-missing")
+    (change,) = missing.changes
+    assert change.input == "the ARN of an ACM certificate covering the hosts this ALB serves"
+    assert change.to_dict()["input"] == change.input

@@ -41,7 +41,9 @@ class Change:
     `name` "" is the audited Ingress itself; `path` leads into the object, e.g.
     ("metadata", "annotations", KEY), ("data", KEY) for a ConfigMap, ("spec", "timeoutSec");
     `value` None removes what is there; `namespace` None is the Ingress's (a controller's
-    ConfigMap lives in the controller's). A missing object is created.
+    ConfigMap lives in the controller's). A missing object is created. `input`, when set,
+    says that `value` is a placeholder only the user can fill (e.g. a certificate ARN):
+    whoever applies the change must ask for it.
     """
 
     kind: str
@@ -49,6 +51,7 @@ class Change:
     path: tuple[str, ...]
     value: Any
     namespace: str | None = None
+    input: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         change = {
@@ -59,6 +62,8 @@ class Change:
         }
         if self.namespace is not None:
             change["namespace"] = self.namespace
+        if self.input is not None:
+            change["input"] = self.input
         return change
 
 

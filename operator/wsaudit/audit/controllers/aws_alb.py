@@ -197,10 +197,14 @@ def listen_ports_rule(ctx: Context) -> Iterator[Finding]:
             f"the ALB has HTTPS listener {found.https} but no certificate: no "
             f"{CERTIFICATE_ARN}, and no host (in the rules or spec.tls) for ACM discovery. "
             "AWS rejects an HTTPS listener without a certificate",
-            f"set {CERTIFICATE_ARN} to the ARN of an ACM certificate (replace the placeholder)",
+            f"set {CERTIFICATE_ARN} to the ARN of an ACM certificate for the hosts served",
             (
-                set_annotation(
-                    CERTIFICATE_ARN, "arn:aws:acm:REGION:ACCOUNT:certificate/CERTIFICATE-ID"
+                Change(
+                    "Ingress",
+                    "",
+                    ("metadata", "annotations", CERTIFICATE_ARN),
+                    "arn:aws:acm:REGION:ACCOUNT:certificate/CERTIFICATE-ID",
+                    input="the ARN of an ACM certificate covering the hosts this ALB serves",
                 ),
             ),
         )
