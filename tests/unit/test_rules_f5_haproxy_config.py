@@ -11,7 +11,7 @@ import pytest
 from support import manifests
 from support.fixes import apply_changes
 from wsaudit.audit import IngressAudit, Related, Severity, audit_ingress
-from wsaudit.audit.controllers.nginx_inc import nginx_time
+from wsaudit.audit.controllers.nginx_inc import config_time, nginx_time
 
 N = "nginx.org/"
 HI = "haproxy-ingress.github.io/"
@@ -163,6 +163,12 @@ def test_nginx_time_follows_ngx_parse_time_for_msec_directives(
     text: str, seconds: float | None
 ) -> None:
     assert nginx_time(text) == seconds
+
+
+def test_a_configmap_time_with_a_space_is_two_arguments_to_nginx() -> None:
+    assert nginx_time("1h 30m") == 5400.0
+    assert config_time("1h 30m") is None
+    assert config_time("1h30m") == 5400.0
 
 
 @pytest.mark.parametrize("name", ["nginx-config", "nginx-ingress", "my-release-nginx-ingress"])

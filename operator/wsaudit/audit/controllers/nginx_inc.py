@@ -240,6 +240,13 @@ def nginx_time(value: str) -> float | None:
     return total + number if valid else None
 
 
+def config_time(value: str) -> float | None:
+    """Seconds of a ConfigMap time as nginx reads the line F5 NGINX writes with it: unquoted
+    (`proxy_read_timeout {{$location.ProxyReadTimeout}};`), so a space splits it into two
+    arguments and `nginx -t` fails ("invalid number of arguments")."""
+    return None if not value or any(c.isspace() for c in value) else nginx_time(value)
+
+
 def _config(ctx: Context) -> tuple[str, Mapping[str, str]] | None:
     """The controller's ConfigMap: one of CONFIG_MAP_NAMES, else one the chart names
     `<release>-nginx-ingress`."""
@@ -279,7 +286,7 @@ def _timeout(ctx: Context, key: str) -> _Effective:
     config = _config(ctx)
     if config is not None and name in config[1]:
         ref, raw_config = config[0], config[1][name]
-        parsed = nginx_time(raw_config)
+        parsed = config_time(raw_config)
         if parsed is None:
             rejected = raw_config
             fallback = (
@@ -347,7 +354,8 @@ def config_read_timeout(ctx: Context) -> Iterator[Finding]:
         Severity.WARNING,
         f"ConfigMap {config[0]} has {name}: {effective.config_rejected!r}, which F5 NGINX "
         "writes unchecked into every location without the annotation, and nginx does not "
-        "read as a time (units w d h m s ms in that order, no y or M): `nginx -t` fails, so "
+        "read as a time (units w d h m s ms in that order, no y or M, no space: the line is "
+        "unquoted): `nginx -t` fails, so "
         "no configuration change loads until it is fixed",
         f'set {name}: "{_wanted(ctx)}" in ConfigMap {config[0]}',
         (_config_change(ctx, name, _wanted(ctx)),),
