@@ -62,10 +62,15 @@ def test_documented_manifests_lint() -> None:
     documents = []
     for name, body in blocks("yaml"):
         documents.extend(parse_stream(body, name))
-    fixtures = ROOT / "tests" / "fixtures" / "ingress"
-    for path in sorted(fixtures.glob("*.yaml")):
-        documents.extend(parse_stream(path.read_text(), path.name))
+    # The documented manifests on their own: the fixtures hold cluster-level objects (a
+    # LoadBalancer Service in front of ingress-nginx) that would apply to them too.
     audits = audit_documents(documents, AuditSettings())
+    fixtures = ROOT / "tests" / "fixtures" / "ingress"
+    samples = [
+        audit
+        for path in sorted(fixtures.glob("*.yaml"))
+        for audit in audit_documents(parse_stream(path.read_text(), path.name), AuditSettings())
+    ]
     ready = next(
         a
         for a in audits
@@ -74,7 +79,7 @@ def test_documented_manifests_lint() -> None:
         and "wsaudit.io/websocket-paths" in a.ingress.annotations
     )
     assert [f.rule for f in ready.findings] == ["ingress-nginx.retired"]
-    assert len(audits) > 10  # with the sample manifests the README points to
+    assert len(samples) > 10  # the sample manifests the README points to lint too
 
 
 def test_documented_command_lines_parse() -> None:
