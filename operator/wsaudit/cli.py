@@ -119,6 +119,11 @@ def _add_probe(commands: argparse._SubParsersAction[_Parser]) -> None:
         "--bearer-token-file", metavar="F", help="send 'Authorization: Bearer <contents of F>'"
     )
     cmd.add_argument(
+        "--allow-insecure-credentials",
+        action="store_true",
+        help="send the bearer token even over ws:// or with --insecure (readable on the path)",
+    )
+    cmd.add_argument(
         "--subprotocol", action="append", default=[], metavar="P", help="offer this subprotocol"
     )
     cmd.add_argument("--ca-file", metavar="F", help="trust this CA bundle (PEM)")
@@ -362,6 +367,7 @@ def _run_probe(args: argparse.Namespace, out: TextIO) -> int:
         insecure_skip_verify=args.insecure,
         idle_seconds=args.idle,
         connect_to=args.connect_to,
+        insecure_credentials=args.allow_insecure_credentials,
     )
     try:
         result = asyncio.run(probe(config, guard))

@@ -56,6 +56,20 @@ def test_defaults_are_applied_by_the_api_server(
         ({"headers": [{"name": "X-Team", "value": "\u00e9quipe"}]}, "spec.headers[0].value"),
         ({"headers": [{"name": "X-Team", "value": "a\u0000b"}]}, "spec.headers[0].value"),
         ({"url": "wss://chat.example.com/\u0085"}, "spec.url"),
+        (
+            {
+                "url": "ws://chat.example.com/ws",
+                "auth": {"tokenSecretRef": {"name": "t", "key": "t"}},
+            },
+            "auth sends a token, which must go over wss://",
+        ),
+        (
+            {
+                "tls": {"insecureSkipVerify": True},
+                "auth": {"tokenSecretRef": {"name": "t", "key": "t"}},
+            },
+            "auth sends a token, which must go over wss://",
+        ),
     ],
 )
 def test_invalid_resources_are_rejected_naming_the_field(

@@ -207,13 +207,16 @@ def test_missing_secret_is_a_condition_and_others_keep_being_served(
     cluster: Cluster, namespace: str, operator: OperatorProcess, servers: BackgroundServers
 ) -> None:
     server = servers.start(websocket_server("strict"))
-    auth = {"tokenSecretRef": {"name": "chat-token", "key": "token"}}
+    auth = {
+        "tokenSecretRef": {"name": "chat-token", "key": "token"},
+        "allowInsecureTransport": True,
+    }
     apply(cluster, namespace, endpoint("secret", server.url(), auth=auth))
     apply(cluster, namespace, endpoint("fine", server.url(), tls={"required": False}))
     forged = [{"name": "Origin", "value": "https://evil.example"}]
     apply(cluster, namespace, endpoint("forged", server.url(), headers=forged))
     found = wait_condition(cluster, namespace, "secret", "Ready", "False", reason="SecretNotFound")
-    assert f"Secret {namespace}/chat-token does not exist" in str(found["message"])
+    assert f"Secret {namespace}/chat-token key 'token' is not available" in str(found["message"])
     wait_condition(cluster, namespace, "fine", "Ready", "True")
     # No probe verdict is exported for an endpoint that cannot be probed; its conditions are.
     metrics = operator.metrics()

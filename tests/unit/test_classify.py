@@ -310,3 +310,11 @@ def test_chunked_bodies_relayed_by_a_proxy_are_read_for_signatures() -> None:
     )
     assert _first_chunk(b"zz\r\nxx") == b""
     assert _first_chunk(b"5") == b""
+
+
+def test_a_redirects_query_never_reaches_the_message() -> None:
+    sso = "https://sso.example/authorize?state=s3cr3t&nonce=n0nce#frag"
+    cause = classify_refusal(answered(ALLOWED, 302, location=sso), [], 10)
+    assert cause.id == "redirect"
+    assert "https://sso.example/authorize (query omitted)" in cause.message
+    assert "s3cr3t" not in cause.message and "n0nce" not in cause.message

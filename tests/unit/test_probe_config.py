@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -74,3 +75,18 @@ def test_token_and_ca_files_that_would_hang_or_flood_are_refused(tmp_path: Path)
     token = tmp_path / "token"
     token.write_text("  abc.def\n")
     assert read_token_file(str(token), "--bearer-token-file") == "abc.def"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        ProbeConfig(url="ws://a.example/ws", bearer_token="t0k"),
+        ProbeConfig(url="wss://a.example/ws", bearer_token="t0k", insecure_skip_verify=True),
+    ],
+)
+def test_a_token_goes_only_over_verified_tls_unless_allowed(config: ProbeConfig) -> None:
+    with pytest.raises(ProbeConfigError, match="readable by anyone on the path") as raised:
+        prepare(config)
+    assert raised.value.field == "auth"
+    allowed = dataclasses.replace(config, insecure_credentials=True)
+    assert ("Authorization", "Bearer t0k") in prepare(allowed).headers

@@ -12,6 +12,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from ..probe import ProbeConfig, ProbeConfigError
@@ -38,6 +39,16 @@ TOKEN_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # noqa: S105 (an RFC 7230 toke
 OriginText = Annotated[str, StringConstraints(pattern=ORIGIN_PATTERN, max_length=512)]
 Token = Annotated[str, StringConstraints(pattern=TOKEN_PATTERN, max_length=256)]
 MIN_INTERVAL, MAX_INTERVAL = 10.0, 86400.0
+# A token goes only over TLS whose certificate is verified, unless the spec opts in.
+INSECURE_CREDENTIALS_RULE = (
+    "!has(self.auth) || (has(self.auth.allowInsecureTransport) && "
+    "self.auth.allowInsecureTransport) || (self.url.startsWith('wss://') && "
+    "!(has(self.tls) && has(self.tls.insecureSkipVerify) && self.tls.insecureSkipVerify))"
+)
+INSECURE_CREDENTIALS_MESSAGE = (
+    "auth sends a token, which must go over wss:// with a verified certificate; set "
+    "auth.allowInsecureTransport to send it over ws:// or unverified TLS anyway"
+)
 MAX_TIMEOUT = 120.0
 
 
@@ -141,6 +152,13 @@ class Auth(_Model):
         description="Bearer token (sent as Authorization: Bearer) from a Secret in the same "
         "namespace.",
     )
+    allow_insecure_transport: bool = Field(
+        default=False,
+        alias="allowInsecureTransport",
+        description="Also send the token over ws:// or to a server whose certificate is not "
+        "verified (tls.insecureSkipVerify), where anyone on the path can read it. Off: such a "
+        "spec is refused.",
+    )
 
 
 class Header(_Model):
@@ -184,6 +202,12 @@ class WebSocketEndpointSpec(_Model):
                     "message": "timeout must be shorter than interval",
                     "fieldPath": ".timeout",
                     "reason": "FieldValueInvalid",
+                },
+                {
+                    "rule": INSECURE_CREDENTIALS_RULE,
+                    "message": INSECURE_CREDENTIALS_MESSAGE,
+                    "fieldPath": ".auth",
+                    "reason": "FieldValueForbidden",
                 },
             ]
         },
@@ -241,6 +265,15 @@ class WebSocketEndpointSpec(_Model):
             raise ValueError("timeout must be above 0 and at most 2m")
         return value
 
+    @model_validator(mode="after")
+    def _credentials_over_verified_tls(self) -> WebSocketEndpointSpec:
+        """The pydantic twin of INSECURE_CREDENTIALS_RULE (the webhook and the operator)."""
+        if self.auth is None or self.auth.allow_insecure_transport:
+            return self
+        if not self.url.startswith("wss://") or self.tls.insecure_skip_verify:
+            raise ValueError(INSECURE_CREDENTIALS_MESSAGE)
+        return self
+
     @property
     def interval_seconds(self) -> float:
         return duration_seconds(self.interval)
@@ -261,6 +294,7 @@ class WebSocketEndpointSpec(_Model):
             min_certificate_days=self.tls.min_certificate_days,
             ca_data=ca_data,
             insecure_skip_verify=self.tls.insecure_skip_verify,
+            insecure_credentials=self.auth is not None and self.auth.allow_insecure_transport,
         )
 
     @property

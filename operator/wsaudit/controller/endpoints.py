@@ -279,13 +279,21 @@ async def probe_loop(
                     logger=logger,
                 )
             except (ApiException, OSError, HTTPError) as exc:
-                logger.warning(f"status not written, retrying soon: {exc}")
+                # kopf posts warnings as Events on the object: never the API's raw answer
+                # (its headers and body), only what went wrong.
+                logger.warning(f"status not written, retrying soon: {_redacted(exc)}")
                 interval = 5.0
             jitter = random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 (not cryptographic)
             await _pause(stopped, wake, interval * jitter)
     finally:
         orphaned = runtime.forget_endpoint(namespace, name)
         release_ingresses(runtime, namespace, orphaned, indices["ingress_index"])
+
+
+def _redacted(exc: BaseException) -> str:
+    if isinstance(exc, ApiException):
+        return f"the API server answered HTTP {exc.status} {exc.reason or ''}".strip()
+    return type(exc).__name__
 
 
 def _first_delay(body: Mapping[str, Any]) -> float:

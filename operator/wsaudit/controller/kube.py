@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 import os
 from typing import Any, cast
 
@@ -13,6 +14,8 @@ from kubernetes.client.exceptions import ApiException
 
 from ..api.models import GROUP, PLURAL, VERSION
 from ..audit import ObjectRef
+
+log = logging.getLogger(__name__)
 
 
 class SecretError(Exception):
@@ -108,23 +111,29 @@ class KubeApi:
             raise
 
     async def secret_value(self, namespace: str, name: str, key: str) -> str:
+        """The key's text. Every failure gives the same SecretError: whoever can write a
+        WebSocketEndpoint must not learn from its status whether a Secret they cannot read
+        exists, which keys it has or what it holds. The operator's log says which."""
+        unavailable = SecretError(
+            f"Secret {namespace}/{name} key {key!r} is not available to wsaudit: it does not "
+            "exist, lacks the key, is not UTF-8 text, or wsaudit may not read it (RBAC: get "
+            "on secrets in this namespace); the operator's log says which"
+        )
         try:
             secret = await asyncio.to_thread(
                 self._core.read_namespaced_secret, name, namespace, _request_timeout=10
             )
         except ApiException as exc:
-            if exc.status == 404:
-                raise SecretError(f"Secret {namespace}/{name} does not exist") from None
-            if exc.status == 403:
-                raise SecretError(
-                    f"wsaudit may not read Secret {namespace}/{name} (RBAC: grant get on "
-                    "secrets in this namespace)"
-                ) from None
+            if exc.status in (403, 404):
+                log.warning("Secret %s/%s: HTTP %s", namespace, name, exc.status)
+                raise unavailable from None
             raise
         data = secret.data or {}
         if key not in data:
-            raise SecretError(f"Secret {namespace}/{name} has no key {key!r}")
+            log.warning("Secret %s/%s has no key %r", namespace, name, key)
+            raise unavailable
         try:
             return base64.b64decode(data[key]).decode("utf-8").strip()
         except (binascii.Error, UnicodeDecodeError):
-            raise SecretError(f"Secret {namespace}/{name} key {key!r} is not UTF-8 text") from None
+            log.warning("Secret %s/%s key %r is not UTF-8 text", namespace, name, key)
+            raise unavailable from None

@@ -50,6 +50,16 @@ def response_details(outcome: HandshakeOutcome) -> dict[str, object]:
     return details
 
 
+def _location(value: str | None) -> str:
+    """Where a redirect points, without its query and fragment: an SSO redirect carries
+    state and nonces there, which must not reach a status or an Event."""
+    if not value:
+        return "(no Location)"
+    kept = value.split("?", 1)[0].split("#", 1)[0]
+    hidden = " (query omitted)" if len(kept) < len(value) else ""
+    return _printable(kept, 120) + hidden
+
+
 def _transport_cause(outcome: HandshakeOutcome, timeout: float) -> Cause:
     failure = outcome.failure
     detail = outcome.failure_detail
@@ -196,7 +206,7 @@ def classify_refusal(
     if refused.outcome is Outcome.CLOSED_AFTER_UPGRADE:
         return _closed_after_upgrade(refused, others, controls)
     if 300 <= status < 400:
-        location = _printable(refused.headers.get("location", "(no Location)"), 120)
+        location = _location(refused.headers.get("location"))
         return Cause(
             "redirect",
             f"HTTP {status} redirect to {location}: WebSocket clients do not follow "

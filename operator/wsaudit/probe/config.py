@@ -130,6 +130,15 @@ def prepare(config: ProbeConfig) -> PreparedProbe:
             )
         if any(name.lower() == "authorization" for name, _ in headers):
             raise ProbeConfigError("headers", "Authorization is set both as a header and a token")
+        if (not target.secure or config.insecure_skip_verify) and not config.insecure_credentials:
+            raise ProbeConfigError(
+                "auth",
+                "the token would go out over "
+                + ("ws://" if not target.secure else "TLS whose certificate is not verified")
+                + ", readable by anyone on the path: use wss:// with a verified certificate, "
+                "or allow it explicitly (auth.allowInsecureTransport, "
+                "--allow-insecure-credentials)",
+            )
         headers.append(("Authorization", f"Bearer {token}"))
     for protocol in config.subprotocols:
         if not _TOKEN.match(protocol):

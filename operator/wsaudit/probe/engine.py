@@ -124,6 +124,16 @@ async def _run(prepared: PreparedProbe, guard: AddressGuard, deadline: float) ->
     )
 
     checks = [scheme, *await _tls_checks(prepared, primaries[0], addresses[0], deadline)]
+    if config.bearer_token is not None and (not target.secure or config.insecure_skip_verify):
+        checks.append(
+            Check(
+                "auth.transport",
+                CheckStatus.WARN,
+                "the bearer token was sent over "
+                + ("ws://" if not target.secure else "TLS whose certificate is not verified")
+                + " (allowed by auth.allowInsecureTransport): anyone on the path can read it",
+            )
+        )
     handshake_result, cause = handshake_check(
         primaries,
         [o for o in case_outcomes if o is not None],

@@ -62,6 +62,8 @@ class ProbeConfig:
     # ADDR[:PORT] to connect to instead of the URL's host, which keeps its name for Host,
     # SNI and origins (a staging load balancer under the production name).
     connect_to: str | None = None
+    # Send the bearer token even over ws:// or unverified TLS (readable on the path).
+    insecure_credentials: bool = False
 
 
 @dataclass
