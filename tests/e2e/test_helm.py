@@ -84,7 +84,7 @@ def test_operator_with_the_chart_service_account_completes_a_probe(
     own_cluster.kubectl(
         "-n", APP_NS, "create", "secret", "generic", "token", "--from-literal=token=t0k3n"
     )
-    auth = {"tokenSecretRef": {"name": "token", "key": "token"}}
+    auth = {"tokenSecretRef": {"name": "token", "key": "token"}, "allowInsecureTransport": True}
     own_cluster.kubectl(
         "-n",
         APP_NS,
