@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wsaudit.probe.guard import AddressGuard, GuardError, literal_address, parse_network
+from wsaudit.probe.guard import (
+    AddressGuard,
+    GuardError,
+    embedded_ipv4,
+    literal_address,
+    parse_network,
+)
 from wsaudit.probe.target import TargetError, parse_target
 
 
@@ -139,3 +145,149 @@ def test_every_loopback_spelling_is_refused(offset: int) -> None:
     assert guard.refusal(mapped)
     decoded = literal_address(hex(int(address)))
     assert decoded == address
+
+
+# Issue 12: every spelling of loopback, link-local and cloud metadata, as a URL literal and
+# as a DNS answer, is refused; a --deny-cidr sees the IPv4 inside the IPv6 the same way.
+_SPELLINGS = {
+    "loopback": (
+        "127.0.0.1",
+        "2130706433",  # decimal
+        "017700000001",  # octal
+        "0177.0.0.1",
+        "0x7f000001",  # hex
+        "0X7F.0.0.1",
+        "0x7f.1",
+        "127.1",  # short forms
+        "127.0.1",
+        "127.0.0.1.",  # trailing dot
+        "0x7f000001.",
+        "::1",
+        "::ffff:127.0.0.1",  # IPv4-mapped
+        "::ffff:7f00:1",
+        "::127.0.0.1",  # IPv4-compatible
+        "::ffff:0:127.0.0.1",  # SIIT / IPv4-translated
+        "64:ff9b::127.0.0.1",  # NAT64 well-known
+        "64:ff9b:1::7f00:1",  # NAT64 local-use, IPv4 in the last 32 bits
+        "64:ff9b:1:7f00:0:100::",  # NAT64 local-use /48 (RFC 6052 layout)
+        "64:ff9b:1:7f:0:1::",  # NAT64 local-use /56
+        "2002:7f00:1::",  # 6to4
+        "2002:7f00:1:1234:5678::1",
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo client 127.0.0.1 (inverted)
+        "2001:0:7f00:1::1",  # Teredo server 127.0.0.1
+        "::ffff:127.0.0.1%eth0",  # zone ids
+        "::1%1",
+    ),
+    "link-local": (
+        "169.254.0.1",
+        "2851995649",
+        "0251.0376.0.1",
+        "0xa9fe0001",
+        "169.254.1",
+        "169.254.0.1.",
+        "fe80::1",
+        "fe80::1%eth0",
+        "::ffff:169.254.0.1",
+        "::169.254.0.1",
+        "::ffff:0:169.254.0.1",
+        "64:ff9b::169.254.0.1",
+        "64:ff9b:1::a9fe:1",
+        "2002:a9fe:1::",
+        "2001:0:4136:e378:8000:63bf:5601:fffe",
+        "2001:0:a9fe:1::",
+    ),
+    "metadata": (
+        "169.254.169.254",
+        "2852039166",
+        "025177524776",
+        "0251.0376.0251.0376",
+        "0xa9fea9fe",
+        "0xa9.0xfe.0xa9.0xfe",
+        "169.254.43518",
+        "169.16689662",
+        "169.254.169.254.",
+        "::ffff:169.254.169.254",
+        "::ffff:a9fe:a9fe",
+        "::169.254.169.254",
+        "::ffff:0:169.254.169.254",
+        "64:ff9b::169.254.169.254",
+        "64:ff9b:1::a9fe:a9fe",
+        "64:ff9b:1:a9fe:a9:fe00::",
+        "2002:a9fe:a9fe::",
+        "2002:a9fe:a9fe::1",
+        "2001:0:4136:e378:8000:63bf:5601:5601",
+        "2001:0:a9fe:a9fe::",
+        "fd00:ec2::254",
+        "fd00:ec2::254%eth0",
+        "100.100.100.200",
+    ),
+}
+_ALL_SPELLINGS = [(kind, host) for kind, hosts in _SPELLINGS.items() for host in hosts]
+
+
+@pytest.mark.parametrize(("kind", "host"), _ALL_SPELLINGS)
+def test_every_spelling_is_refused_as_a_literal(kind: str, host: str) -> None:
+    address = literal_address(host)
+    assert address is not None, f"{host} ({kind}) was not decoded as a literal"
+    reason = AddressGuard().refusal(address)
+    assert reason is not None, f"{host} ({kind}) was allowed"
+    with pytest.raises(GuardError, match="refused to probe"):
+        AddressGuard().check_all([address])
+
+
+@pytest.mark.parametrize(("kind", "host"), [(k, h) for k, h in _ALL_SPELLINGS if ":" in h])
+def test_every_ipv6_spelling_is_refused_as_a_dns_answer(kind: str, host: str) -> None:
+    # A DNS answer carries no zone id; resolve() drops any the resolver adds.
+    answer = ipaddress.ip_address(host.split("%", 1)[0])
+    with pytest.raises(GuardError, match="refused to probe"):
+        AddressGuard().check_all([ipaddress.ip_address("93.184.216.34"), answer])
+
+
+@pytest.mark.parametrize(
+    ("address", "inner"),
+    [
+        ("2002:c0a8:101::1", "192.168.1.1"),
+        ("64:ff9b::192.168.1.1", "192.168.1.1"),
+        ("64:ff9b:1::c0a8:101", "192.168.1.1"),
+        ("::ffff:0:192.168.1.1", "192.168.1.1"),
+        ("::192.168.1.1", "192.168.1.1"),
+        ("2001:0:c0a8:101::", "192.168.1.1"),
+        ("2001:0:4136:e378:8000:63bf:3f57:fefe", "192.168.1.1"),
+    ],
+)
+def test_deny_cidr_sees_the_embedded_ipv4(address: str, inner: str) -> None:
+    guard = AddressGuard(allow_private=True, denied=(parse_network("192.168.0.0/16"),))
+    reason = guard.refusal(ipaddress.ip_address(address))
+    assert reason is not None
+    assert f"carries {inner}" in reason
+    assert "192.168.0.0/16" in reason
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2002:5db8:d822::1",  # 6to4 of a public address
+        "2001:0:5db8:d822:0:0:a247:277b",  # Teredo: public server and client
+        "64:ff9b::93.184.216.34",
+        "2606:4700::6810:84e5",  # ordinary global IPv6
+        "fd12:3456::1",  # a cluster's ULA pod network
+    ],
+)
+def test_embedded_public_addresses_are_allowed(address: str) -> None:
+    assert AddressGuard().refusal(ipaddress.ip_address(address)) is None
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_every_embedding_carries_the_same_ipv4(value: int) -> None:
+    v4 = ipaddress.IPv4Address(value)
+    forms = [
+        ipaddress.IPv6Address(f"::ffff:{v4}"),
+        ipaddress.IPv6Address(f"::ffff:0:{v4}"),
+        ipaddress.IPv6Address(f"64:ff9b::{v4}"),
+        ipaddress.IPv6Address(f"64:ff9b:1::{v4}"),
+        ipaddress.IPv6Address((0x2002 << 112) | (value << 80)),
+        ipaddress.IPv6Address((0x20010000 << 96) | (value << 64)),
+        ipaddress.IPv6Address((0x20010000 << 96) | (value ^ 0xFFFFFFFF)),
+    ]
+    for form in forms:
+        assert v4 in embedded_ipv4(form), form

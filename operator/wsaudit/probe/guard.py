@@ -49,18 +49,44 @@ def parse_network(cidr: str) -> IPNetwork:
         raise ValueError(f"{cidr!r} is not a CIDR (expected e.g. 10.0.0.0/8 or fd00::/8)") from None
 
 
-def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
-    """The IPv4 address carried inside an IPv6 one (::ffff:a.b.c.d, ::a.b.c.d, 64:ff9b::/96)."""
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215
+_SIIT = ipaddress.IPv6Network("::ffff:0:0:0/96")  # RFC 2765 IPv4-translated
+_LOW32 = 0xFFFFFFFF
+
+
+def _rfc6052(packed: int, prefix_length: int) -> ipaddress.IPv4Address:
+    """The IPv4 address of an RFC 6052 IPv4-embedded address with the given prefix length:
+    bits 64-71 (the `u` octet) are skipped, the IPv4 follows the prefix."""
+    if prefix_length == 96:
+        return ipaddress.IPv4Address(packed & _LOW32)
+    without_u = ((packed >> 64) << 56) | (packed & ((1 << 56) - 1))  # 120 bits
+    return ipaddress.IPv4Address((without_u >> (120 - prefix_length - 32)) & _LOW32)
+
+
+def embedded_ipv4(address: IPAddress) -> tuple[ipaddress.IPv4Address, ...]:
+    """Every IPv4 address an IPv6 one carries, by each scheme that routes it to IPv4:
+    IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), SIIT (::ffff:0:a.b.c.d),
+    NAT64 (64:ff9b::/96, and 64:ff9b:1::/48 at each RFC 6052 prefix length, the last 32
+    bits included), 6to4 (2002::/16, bits 16-47) and Teredo (2001::/32: the server at bits
+    32-63, the client in the last 32 bits, inverted)."""
     if not isinstance(address, ipaddress.IPv6Address):
-        return None
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
+        return ()
     packed = int(address)
-    if packed >> 32 == 0 and packed > 1:  # deprecated IPv4-compatible form
-        return ipaddress.IPv4Address(packed)
-    if address in ipaddress.IPv6Network("64:ff9b::/96"):  # NAT64 well-known prefix
-        return ipaddress.IPv4Address(packed & 0xFFFFFFFF)
-    return None
+    found: list[ipaddress.IPv4Address] = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    elif packed >> 32 == 0 and packed > 1:  # deprecated IPv4-compatible form
+        found.append(ipaddress.IPv4Address(packed))
+    elif address in _SIIT or address in _NAT64_WELL_KNOWN:
+        found.append(ipaddress.IPv4Address(packed & _LOW32))
+    elif address in _NAT64_LOCAL_USE:
+        found.extend(_rfc6052(packed, length) for length in (48, 56, 64, 96))
+    elif address.sixtofour is not None:
+        found.append(address.sixtofour)
+    elif address.teredo is not None:
+        found.extend(address.teredo)
+    return tuple(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)
@@ -72,20 +98,20 @@ class AddressGuard:
 
     def refusal(self, address: IPAddress) -> str | None:
         """Why `address` may not be probed, or None when it may."""
-        candidates: list[IPAddress] = [address]
-        inner = _embedded_ipv4(address)
-        if inner is not None:
-            candidates.append(inner)
+        candidates: list[IPAddress] = [address, *embedded_ipv4(address)]
         for candidate in candidates:
+            subject = (
+                f"{address}" if candidate is address else f"{address} carries {candidate}, which"
+            )
             for network in self.denied:
                 if candidate.version == network.version and candidate in network:
-                    return f"{address} is in the denied range {network}"
+                    return f"{subject} is in the denied range {network}"
             if self.allow_private:
                 continue
             for cidr, reason in DEFAULT_DENIED:
                 network = ipaddress.ip_network(cidr)
                 if candidate.version == network.version and candidate in network:
-                    return f"{address} is {reason}"
+                    return f"{subject} is {reason}"
         return None
 
     def check_all(self, addresses: Iterable[IPAddress]) -> list[IPAddress]:
@@ -108,6 +134,8 @@ def literal_address(host: str) -> IPAddress | None:
     `127.1`, `0x7f000001` and `2130706433` all mean 127.0.0.1 to the C resolver, so they
     are decoded the same way here rather than trusted as names.
     """
+    if host.endswith(".") and not host.endswith(".."):
+        host = host[:-1]  # 127.0.0.1. is 127.0.0.1 to the resolver (the root label)
     try:
         return ipaddress.ip_address(host)
     except ValueError:
