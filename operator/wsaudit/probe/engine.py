@@ -19,7 +19,7 @@ from .classify import (
     scheme_check,
 )
 from .config import PreparedProbe, prepare
-from .guard import AddressGuard, GuardError, IPAddress, ResolveError, resolve
+from .guard import AddressGuard, GuardError, IPAddress, ResolveError, Resolver, resolve
 from .handshake import Endpoint, Failure, HandshakeOutcome, handshake, opened
 from .idle import hold_idle
 from .models import Check, CheckStatus, ProbeConfig, ProbeResult
@@ -39,7 +39,9 @@ _CASES_PER_EXTRA_SLOT = 12
 CONTROL_SECONDS = 2.0
 
 
-async def probe(config: ProbeConfig, guard: AddressGuard | None = None) -> ProbeResult:
+async def probe(
+    config: ProbeConfig, guard: AddressGuard | None = None, resolver: Resolver | None = None
+) -> ProbeResult:
     """Probes one endpoint. Raises ProbeConfigError for invalid input, before any I/O.
 
     Everything the endpoint does (refuse, hang, reset, send garbage) becomes a classified
@@ -49,7 +51,7 @@ async def probe(config: ProbeConfig, guard: AddressGuard | None = None) -> Probe
     started = time.perf_counter()
     deadline = asyncio.get_running_loop().time() + config.timeout
     try:
-        result = await _run(prepared, guard or AddressGuard(), deadline)
+        result = await _run(prepared, guard or AddressGuard(), deadline, resolver)
     except Exception as exc:
         log.exception("probe of %s failed unexpectedly", config.url)
         result = probe_error(config, exc)
@@ -72,13 +74,16 @@ def probe_error(config: ProbeConfig, exc: BaseException) -> ProbeResult:
     )
 
 
-async def _run(prepared: PreparedProbe, guard: AddressGuard, deadline: float) -> ProbeResult:
+async def _run(
+    prepared: PreparedProbe, guard: AddressGuard, deadline: float, resolver: Resolver | None
+) -> ProbeResult:
     config, target = prepared.config, prepared.target
     scheme = scheme_check(target.secure, config.tls_required)
     resolve_started = time.perf_counter()
     try:
         async with asyncio.timeout_at(deadline):
-            addresses = guard.check_all(await resolve(prepared.connect_host, prepared.connect_port))
+            resolved = await resolve(prepared.connect_host, prepared.connect_port, resolver)
+            addresses = guard.check_all(resolved)
     except (ResolveError, GuardError, TimeoutError) as exc:
         failure = {ResolveError: Failure.DNS, GuardError: Failure.TARGET_REFUSED}.get(
             type(exc), Failure.TIMEOUT

@@ -4,6 +4,17 @@ The prober runs inside a cluster with credentials and a view of internal network
 WebSocketEndpoint must not become a way to reach cloud metadata or the node itself (SSRF).
 Decisions are made on resolved IP addresses, never on the URL string, and the probe then
 connects to exactly the address that was checked, so DNS cannot change it in between.
+
+Names are resolved with c-ares (`aiodns`), not `loop.getaddrinfo`. getaddrinfo runs in the
+default thread pool and cannot be cancelled: a tenant whose DNS never answers holds a
+pool thread for the C library's own timeouts (5 s per try, per search domain: a minute
+with Kubernetes' ndots:5), past the probe's deadline, and a few such tenants fill the pool
+so that no probe resolves and the process cannot exit. A dedicated executor would only
+move the problem (its threads still cannot be interrupted). Each lookup here gets its own
+c-ares channel, closed when the lookup ends or is cancelled by the probe's deadline, which
+drops its queries at once; no thread is shared, `MAX_CONCURRENT_LOOKUPS` caps how many
+channels exist, and c-ares honours /etc/hosts, resolv.conf's name servers, search domains
+and ndots as the C library does (NSS modules such as mDNS are not consulted).
 """
 
 from __future__ import annotations
@@ -11,8 +22,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+import aiodns
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -148,19 +162,62 @@ def literal_address(host: str) -> IPAddress | None:
     return None
 
 
-async def resolve(host: str, port: int) -> list[IPAddress]:
-    """Resolves once. The caller checks the result and connects to exactly these addresses."""
+# Lookups in flight per event loop (each is a c-ares channel with its own thread); the
+# operator's probe slots bound them too. A lookup waiting here still ends at its deadline.
+MAX_CONCURRENT_LOOKUPS = 64
+_lookup_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@dataclass(frozen=True)
+class Resolver:
+    """How names are resolved: the system's name servers unless `nameservers` are given
+    (`IP` or `IP:PORT`). c-ares gives up by itself after `tries` of `attempt_seconds` (each
+    retry waits longer); the caller's deadline usually ends a lookup first."""
+
+    nameservers: tuple[str, ...] = ()
+    attempt_seconds: float = 2.0
+    tries: int = 2
+
+
+def _slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _lookup_slots.get(loop)
+    if slots is None:
+        slots = _lookup_slots[loop] = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
+    return slots
+
+
+async def resolve(host: str, port: int, resolver: Resolver | None = None) -> list[IPAddress]:
+    """Resolves once. The caller checks the result and connects to exactly these addresses.
+
+    Cancelling (the probe's deadline) ends the lookup at once: its channel is closed."""
     literal = literal_address(host)
     if literal is not None:
         return [literal]
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise ResolveError(f"{host} did not resolve ({exc})") from None
+    settings = resolver or Resolver()
+    async with _slots():
+        channel = aiodns.DNSResolver(
+            nameservers=list(settings.nameservers) or None,
+            loop=asyncio.get_running_loop(),
+            timeout=settings.attempt_seconds,
+            tries=settings.tries,
+        )
+        try:
+            result = await channel.getaddrinfo(host, port=port, type=socket.SOCK_STREAM)
+        except aiodns.error.DNSError as exc:
+            reason = exc.args[1] if len(exc.args) > 1 else exc
+            raise ResolveError(f"{host} did not resolve ({reason})") from None
+        except (UnicodeError, ValueError, TypeError) as exc:
+            raise ResolveError(f"{host} did not resolve ({exc})") from None
+        finally:
+            await channel.close()
     addresses: list[IPAddress] = []
-    for _family, _type, _proto, _name, sockaddr in infos:
-        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+    for node in result.nodes:
+        raw = node.addr[0]
+        text = raw.decode("ascii") if isinstance(raw, bytes) else str(raw)
+        address = ipaddress.ip_address(text.split("%", 1)[0])
         if address not in addresses:
             addresses.append(address)
     if not addresses:
