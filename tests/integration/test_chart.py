@@ -88,9 +88,111 @@ def test_deployment_is_restricted_and_probed() -> None:
     assert container["resources"]["limits"]["memory"]
 
 
+def test_one_replica_is_recreated_several_roll() -> None:
+    """A RollingUpdate of one standalone operator runs two during the upgrade (duplicate
+    probes, racing status writes); peering makes it safe with more replicas."""
+
+    def strategy(*args: str) -> object:
+        return next(d for d in render(*args) if d["kind"] == "Deployment")["spec"]["strategy"]  # type: ignore[index]
+
+    assert strategy() == {"type": "Recreate"}
+    assert strategy("--set", "replicaCount=3") == {"type": "RollingUpdate"}
+    rolling = "--set", "strategy.type=RollingUpdate", "--set", "strategy.rollingUpdate.maxSurge=0"
+    assert strategy(*rolling) == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0}}
+    assert strategy("--set", "replicaCount=2", "--set", "strategy.type=Recreate") == {
+        "type": "Recreate"
+    }
+
+
+def test_pod_ids_are_values_and_service_links_are_off() -> None:
+    for pod in (
+        next(d for d in render() if d["kind"] == "Deployment")["spec"]["template"]["spec"],  # type: ignore[index]
+        next(d for d in render() if d["kind"] == "Pod")["spec"],
+    ):
+        assert pod["enableServiceLinks"] is False
+        assert pod["securityContext"]["runAsUser"] == 65532
+    assigned = render(
+        "--set",
+        "securityContext.runAsUser=null",
+        "--set",
+        "securityContext.runAsGroup=null",
+        "--set-string",
+        "securityContext.fsGroup=",
+    )
+    for pod in (
+        next(d for d in assigned if d["kind"] == "Deployment")["spec"]["template"]["spec"],  # type: ignore[index]
+        next(d for d in assigned if d["kind"] == "Pod")["spec"],
+    ):
+        context = pod["securityContext"]
+        assert not {"runAsUser", "runAsGroup", "fsGroup"} & set(context), context
+        assert context["runAsNonRoot"] is True  # the image's USER 65532 still satisfies it
+    custom = render("--set", "securityContext.runAsUser=1000")
+    pod = next(d for d in custom if d["kind"] == "Deployment")["spec"]["template"]["spec"]  # type: ignore[index]
+    assert pod["securityContext"]["runAsUser"] == 1000
+
+
+def test_metrics_and_webhook_have_a_service_each() -> None:
+    docs = render("--set", "webhook.mode=warn", "--set", "metrics.serviceMonitor.enabled=true")
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}  # type: ignore[index]
+    assert set(services) == {"wsaudit-metrics", "wsaudit-webhook"}
+    metrics, webhook = services["wsaudit-metrics"], services["wsaudit-webhook"]
+    assert metrics["spec"]["type"] == "ClusterIP"  # type: ignore[index]
+    assert [p["name"] for p in metrics["spec"]["ports"]] == ["metrics"]  # type: ignore[index]
+    assert [p["name"] for p in webhook["spec"]["ports"]] == ["webhook"]  # type: ignore[index]
+    configuration = next(d for d in docs if d["kind"] == "ValidatingWebhookConfiguration")
+    assert {h["clientConfig"]["service"]["name"] for h in configuration["webhooks"]} == {  # type: ignore[index]
+        "wsaudit-webhook"
+    }
+    secret = next(d for d in docs if d["kind"] == "Secret")
+    assert secret["metadata"]["annotations"]["wsaudit.io/service"] == "wsaudit-webhook.wsaudit.svc"  # type: ignore[index]
+    monitor = next(d for d in docs if d["kind"] == "ServiceMonitor")
+    selected = monitor["spec"]["selector"]["matchLabels"]  # type: ignore[index]
+    assert all(metrics["metadata"]["labels"].get(k) == v for k, v in selected.items())  # type: ignore[index]
+    assert any(webhook["metadata"]["labels"].get(k) != v for k, v in selected.items())  # type: ignore[index]
+    # WsauditOperatorDown keys on the label the ServiceMonitor copies onto every target.
+    assert monitor["spec"]["targetLabels"] == ["app.kubernetes.io/part-of"]  # type: ignore[index]
+    assert metrics["metadata"]["labels"]["app.kubernetes.io/part-of"] == "wsaudit"  # type: ignore[index]
+    rules = (CHART / "files" / "alerts" / "wsaudit.rules.yaml").read_text()
+    assert 'absent(up{app_kubernetes_io_part_of="wsaudit"} == 1)' in rules
+    assert "job=~" not in rules
+    only_metrics = [d for d in render() if d["kind"] == "Service"]
+    assert [d["metadata"]["name"] for d in only_metrics] == ["wsaudit-metrics"]  # type: ignore[index]
+    pod = next(d for d in render() if d["kind"] == "Pod")
+    assert "wsaudit-metrics.wsaudit.svc" in pod["spec"]["containers"][0]["command"][-1]  # type: ignore[index]
+
+
+def test_no_pod_disruption_budget_for_one_replica() -> None:
+    enabled = "--set", "podDisruptionBudget.enabled=true"
+    assert not [d for d in render(*enabled) if d["kind"] == "PodDisruptionBudget"]
+    budgets = [
+        d for d in render(*enabled, "--set", "replicaCount=2") if d["kind"] == "PodDisruptionBudget"
+    ]
+    assert len(budgets) == 1
+
+
+def test_only_annotated_ingresses_reach_the_webhook() -> None:
+    configuration = next(
+        d
+        for d in render("--set", "webhook.mode=warn")
+        if d["kind"] == "ValidatingWebhookConfiguration"
+    )
+    hooks = {h["name"]: h for h in configuration["webhooks"]}  # type: ignore[index]
+    (condition,) = hooks["ingresses.wsaudit.io"]["matchConditions"]
+    assert (
+        "object.metadata.annotations['wsaudit.io/websocket'] == 'true'" in condition["expression"]
+    )
+    assert "has(object.metadata.annotations)" in condition["expression"]
+    assert "matchConditions" not in hooks["websocketendpoints.wsaudit.io"]
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
+        (["--set", "metrics.service.type=LoadBalancer"], "value must be 'ClusterIP'"),
+        (["--set", "metrics.service.type=NodePort"], "value must be 'ClusterIP'"),
+        (["--set", "strategy.type=Canary"], "value must be one of 'Recreate', 'RollingUpdate'"),
+        (["--set", "securityContext.runAsUser=0"], "minimum: got 0, want 1"),
+        (["--set", "securityContext.fsGroup=root"], "maxLength: got 4, want 0"),
         (["--set", "webhook.mode=block"], "value must be one of 'off', 'warn', 'deny'"),
         (["--set", "webhook.timeoutSeconds=30"], "maximum: got 30, want 5"),
         (["--set", "replicaCount=0"], "minimum: got 0, want 1"),

@@ -40,6 +40,38 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if gt (int .Values.replicaCount) 1 -}}{{ include "wsaudit.fullname" . }}{{- end -}}
 {{- end -}}
 
+{{/* Recreate with one replica: a RollingUpdate would run two standalone operators at once
+(duplicate probes, racing status writes). With more replicas peering keeps one active. */}}
+{{- define "wsaudit.strategy" -}}
+{{- $strategy := deepCopy .Values.strategy -}}
+{{- if not $strategy.type -}}
+{{- $_ := set $strategy "type" (ternary "Recreate" "RollingUpdate" (eq (int .Values.replicaCount) 1)) -}}
+{{- end -}}
+{{- if eq $strategy.type "Recreate" -}}
+{{- $_ := unset $strategy "rollingUpdate" -}}
+{{- end -}}
+{{- toYaml $strategy -}}
+{{- end -}}
+
+{{/* runAsUser, runAsGroup, fsGroup: each left out when null, for the platform to assign. */}}
+{{- define "wsaudit.podIds" -}}
+{{- $ids := dict -}}
+{{- range $key := list "runAsUser" "runAsGroup" "fsGroup" -}}
+{{- with index $.Values.securityContext $key -}}
+{{- $_ := set $ids $key (int64 .) -}}
+{{- end -}}
+{{- end -}}
+{{- with $ids }}{{ toYaml . }}{{ end -}}
+{{- end -}}
+
+{{- define "wsaudit.metricsService" -}}
+{{ include "wsaudit.fullname" . }}-metrics
+{{- end -}}
+
+{{- define "wsaudit.webhookService" -}}
+{{ include "wsaudit.fullname" . }}-webhook
+{{- end -}}
+
 {{- define "wsaudit.webhookSecret" -}}
 {{ include "wsaudit.fullname" . }}-webhook-tls
 {{- end -}}
