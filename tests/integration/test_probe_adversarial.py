@@ -5,7 +5,9 @@ spelling, a DNS server that never answers, a server that floods the socket after
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import ipaddress
 import struct
 import time
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from support.servers import ALLOWED, websocket_server
+from support.servers import ALLOWED, tcp_server, websocket_server
 from wsaudit.probe import AddressGuard, CheckStatus, ProbeConfig, probe
 from wsaudit.probe.guard import Resolver, parse_network, resolve
 
@@ -241,3 +243,101 @@ async def test_dns_answers_that_carry_loopback_or_metadata_are_refused(answer: l
     cause, message = _handshake(result)
     assert cause == "target-refused", message
     assert listener.connections == []
+
+
+# --- Floods after 101 ----------------------------------------------------------------------
+
+
+def _accept(head: bytes) -> bytes:
+    key = next(
+        line.split(b":", 1)[1].strip()
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-key:")
+    )
+    digest = hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + base64.b64encode(digest) + b"\r\n\r\n"
+    )
+
+
+PING = bytes([0x89, 125]) + b"p" * 125
+TEXT = bytes([0x81, 125]) + b"t" * 125
+HUGE_HEAD = bytes([0x82, 127]) + struct.pack("!Q", 2**62)
+LARGE = bytes([0x82, 127]) + struct.pack("!Q", 600 * 1024) + b"L" * (600 * 1024)
+EMPTY = b"\x80\x00"  # empty final continuation frames: 2 bytes each
+BLOCK = 256 * 1024
+
+
+def flooding(kind: str) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], object]:
+    """Answers 101 to every Origin, then writes as fast as the socket takes it: pings, small
+    messages, empty frames, 600 KiB messages, or one frame that claims 2**62 bytes and
+    never ends."""
+    blocks = {
+        "pings": PING * (BLOCK // len(PING)),
+        "texts": TEXT * (BLOCK // len(TEXT)),
+        "empty": EMPTY * (BLOCK // len(EMPTY)),
+        "large": LARGE,
+        "huge": b"\x00" * BLOCK,
+    }
+
+    async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        writer.write(_accept(head) + (HUGE_HEAD if kind == "huge" else b""))
+        block = blocks[kind]
+        while True:
+            writer.write(block)
+            await writer.drain()
+
+    return respond
+
+
+@contextlib.asynccontextmanager
+async def loop_stall_meter() -> AsyncIterator[list[float]]:
+    """The longest gaps between 10 ms sleeps while the block runs: how long the event loop
+    was not free to run anything else."""
+    gaps: list[float] = []
+
+    async def measure() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.01)
+            gaps.append(loop.time() - before - 0.01)
+
+    task = asyncio.ensure_future(measure())
+    await asyncio.sleep(0.02)
+    try:
+        yield gaps
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.mark.parametrize("kind", ["pings", "texts", "empty", "large", "huge"])
+async def test_a_flood_after_101_does_not_stall_the_event_loop(kind: str) -> None:
+    async with tcp_server(flooding(kind)) as server, loop_stall_meter() as gaps:
+        started = time.monotonic()
+        config = ProbeConfig(url=server.url(path="/ws"), allowed_origins=(ALLOWED,), timeout=5)
+        result = await probe(config, AddressGuard(allow_private=True))
+        elapsed = time.monotonic() - started
+    stall = max(gaps)
+    print(f"{kind}: longest loop stall {stall * 1000:.1f} ms over {elapsed:.2f} s")
+    assert result.cause != "probe-error"
+    assert stall < 0.1, f"the event loop stalled {stall * 1000:.0f} ms"
+    # A watch (0.5 s) and a close wait (1 s) at most, not the whole timeout.
+    assert elapsed < 2.0
+
+
+@pytest.mark.parametrize("kind", ["texts", "empty", "large"])
+async def test_a_flood_during_the_idle_hold_does_not_stall_the_event_loop(kind: str) -> None:
+    async with tcp_server(flooding(kind)) as server, loop_stall_meter() as gaps:
+        config = ProbeConfig(
+            url=server.url(path="/ws"), allowed_origins=(ALLOWED,), timeout=5, idle_seconds=1
+        )
+        result = await probe(config, AddressGuard(allow_private=True))
+    stall = max(gaps)
+    print(f"{kind} while idle: longest loop stall {stall * 1000:.1f} ms")
+    assert result.check("idle") is not None  # type: ignore[union-attr]
+    assert stall < 0.1, f"the event loop stalled {stall * 1000:.0f} ms"

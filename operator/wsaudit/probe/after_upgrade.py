@@ -20,12 +20,15 @@ import zlib
 from dataclasses import dataclass
 
 from .frames import (
+    KEPT_PAYLOAD,
     OP_CLOSE,
     OP_PING,
     OP_PONG,
     OP_TEXT,
     Frame,
     FrameError,
+    OversizedFrame,
+    Pacer,
     encode_frame,
     read_frame,
     text_frame,
@@ -35,8 +38,10 @@ from .frames import (
 # that runs before any handler); long enough for a round trip, short enough that ten
 # Origin cases add well under a second to a probe.
 HOLD_SECONDS = 0.5
-# A server that floods frames gets a verdict, not the event loop.
+# A server that floods frames gets a verdict, not the event loop: at most MAX_FRAMES frames
+# and MAX_WATCH_BYTES of payload are read per watch, yielding to the loop as they go.
 MAX_FRAMES = 256
+MAX_WATCH_BYTES = 1024 * 1024
 _INFLATE_LIMIT = 4096
 
 
@@ -125,10 +130,14 @@ async def watch(
     inflater = _Inflater()
     protocol: str | None = None
     talked = False  # the server sent a message (or Socket.IO connected)
+    budget = MAX_WATCH_BYTES
+    pacer = Pacer()
     try:
         async with asyncio.timeout(seconds):
             for _ in range(MAX_FRAMES):
-                frame = await read_frame(reader)
+                await pacer.tick()
+                frame = await read_frame(reader, max_discard=budget)
+                budget = max(0, budget - max(0, frame.length - KEPT_PAYLOAD))
                 if frame.opcode == OP_CLOSE:
                     return AfterUpgrade(
                         Seen.CLOSE,
@@ -159,6 +168,10 @@ async def watch(
             )
     except TimeoutError:
         return AfterUpgrade(Seen.DATA if talked else Seen.SILENCE, protocol=protocol)
+    except OversizedFrame:
+        # A valid message too long to skip in a watch: the server is talking, the socket
+        # is open (and no longer readable frame by frame, so it is closed, not drained).
+        return AfterUpgrade(Seen.DATA, protocol=protocol)
     except FrameError as exc:
         return AfterUpgrade(Seen.INVALID, detail=f"an invalid frame ({exc})", protocol=protocol)
     except (asyncio.IncompleteReadError, ConnectionError, OSError):

@@ -128,7 +128,10 @@ async def _run(
         f"{concurrency} at a time); raise the timeout"
     )
 
-    checks = [scheme, *await _tls_checks(prepared, primaries[0], addresses[0], deadline)]
+    # The address a handshake reached: `localhost` resolves to ::1 and 127.0.0.1 and a
+    # server may listen on one only.
+    address = next((p.address for p in primaries if p.address is not None), addresses[0])
+    checks = [scheme, *await _tls_checks(prepared, primaries[0], address, deadline)]
     if config.bearer_token is not None and (not target.secure or config.insecure_skip_verify):
         checks.append(
             Check(
@@ -164,7 +167,7 @@ async def _run(
         url=config.url,
         checks=checks,
         timings={"dns": dns_seconds, **primaries[0].timings},
-        address=str(addresses[0]),
+        address=str(address),
         cause=cause.id if cause else None,
     )
 

@@ -17,10 +17,37 @@ CLOSE_NORMAL = 1000
 # in chunks, so a server that streams data cannot make the prober buffer it.
 KEPT_PAYLOAD = 4096
 _DISCARD_CHUNK = 64 * 1024
+# Frames already in the reader's buffer are read without awaiting anything, so a server
+# that floods small frames would hold the event loop for as long as the flood lasts: readers
+# of many frames yield to the loop every YIELD_EVERY frames, and a discarded payload yields
+# after each chunk.
+YIELD_EVERY = 32
 
 
 class FrameError(Exception):
     """The peer sent something that is not a valid server-to-client frame."""
+
+
+class OversizedFrame(Exception):
+    """A data frame whose payload exceeds what the reader may discard; nothing of its
+    payload was read, so the stream is no longer at a frame boundary."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(f"a message of {length} bytes")
+        self.length = length
+
+
+class Pacer:
+    """Counts frames read in a loop and yields to the event loop every YIELD_EVERY."""
+
+    def __init__(self, every: int = YIELD_EVERY) -> None:
+        self._every = every
+        self._count = 0
+
+    async def tick(self) -> None:
+        self._count += 1
+        if self._count % self._every == 0:
+            await asyncio.sleep(0)
 
 
 @dataclass(frozen=True)
@@ -29,6 +56,7 @@ class Frame:
     payload: bytes  # whole for control frames; the first KEPT_PAYLOAD bytes of data frames
     compressed: bool = False  # RSV1: permessage-deflate
     complete: bool = True  # the whole payload was kept
+    length: int = -1  # the payload's length on the wire (kept or not)
 
     @property
     def close_code(self) -> int | None:
@@ -55,7 +83,9 @@ def text_frame(text: str) -> bytes:
     return encode_frame(OP_TEXT, text.encode("utf-8"))
 
 
-async def read_frame(reader: asyncio.StreamReader) -> Frame:
+async def read_frame(reader: asyncio.StreamReader, max_discard: int | None = None) -> Frame:
+    """Reads one frame. Of a data frame, the payload beyond KEPT_PAYLOAD is discarded, up to
+    `max_discard` bytes (None: no limit); a longer one raises OversizedFrame unread."""
     first, second = await reader.readexactly(2)
     opcode = first & 0x0F
     compressed = bool(first & 0x40)
@@ -69,10 +99,13 @@ async def read_frame(reader: asyncio.StreamReader) -> Frame:
     if opcode >= 0x8:
         if length > 125:
             raise FrameError("the server sent a control frame longer than 125 bytes")
-        return Frame(opcode, await reader.readexactly(length))
+        return Frame(opcode, await reader.readexactly(length), length=length)
+    if max_discard is not None and length - min(length, KEPT_PAYLOAD) > max_discard:
+        raise OversizedFrame(length)
     kept = await reader.readexactly(min(length, KEPT_PAYLOAD))
     remaining = length - len(kept)
     while remaining:
         chunk = await reader.readexactly(min(remaining, _DISCARD_CHUNK))
         remaining -= len(chunk)
-    return Frame(opcode, kept, compressed, complete=len(kept) == length)
+        await asyncio.sleep(0)  # buffered chunks do not yield by themselves
+    return Frame(opcode, kept, compressed, complete=len(kept) == length, length=length)

@@ -20,9 +20,9 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from .after_upgrade import HOLD_SECONDS, AfterUpgrade, watch
+from .after_upgrade import HOLD_SECONDS, MAX_FRAMES, MAX_WATCH_BYTES, AfterUpgrade, watch
 from .browser import PERMESSAGE_DEFLATE, USER_AGENT, handshake_headers
-from .frames import OP_CLOSE, close_frame, read_frame
+from .frames import OP_CLOSE, Pacer, close_frame, read_frame
 from .guard import IPAddress
 from .target import Target
 
@@ -85,6 +85,8 @@ class HandshakeOutcome:
     tls: TlsSession | None = None
     certificate_error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    # The checked address the connection reached (a name may resolve to several).
+    address: IPAddress | None = None
 
     @property
     def upgraded(self) -> bool:
@@ -221,13 +223,16 @@ class _Attempt:
         return self.outcome
 
 
-async def _connect(endpoint: Endpoint) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _connect(
+    endpoint: Endpoint,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, IPAddress]:
     last_error: OSError | None = None
     for address in endpoint.addresses:
         try:
-            return await asyncio.open_connection(
+            reader, writer = await asyncio.open_connection(
                 str(address), endpoint.connect_port, limit=MAX_RESPONSE_HEAD
             )
+            return reader, writer, address
         except OSError as exc:
             last_error = exc
     assert last_error is not None  # addresses is never empty: the resolver guarantees it
@@ -335,7 +340,7 @@ async def open_handshake(
     keep_open = False
     try:
         async with asyncio.timeout_at(deadline):
-            reader, writer = await _connect(endpoint)
+            reader, writer, attempt.outcome.address = await _connect(endpoint)
             if endpoint.ssl_context is not None:
                 attempt.enter("tls")
                 await writer.start_tls(endpoint.ssl_context, server_hostname=endpoint.target.host)
@@ -415,16 +420,20 @@ async def _abort(writer: asyncio.StreamWriter) -> None:
 
 async def close_socket(socket: OpenSocket, deadline: float | None = None) -> None:
     """Closes cleanly: a close frame, a short wait for the server's (within the probe's
-    deadline), then the connection."""
+    deadline), then the connection. What arrives meanwhile is skipped, as far as the watch
+    would read it (a server that floods, or leaves the stream mid-message, is cut off)."""
     wait = CLOSE_WAIT
     if deadline is not None:
         wait = max(0.0, min(wait, deadline - asyncio.get_running_loop().time()))
+    pacer = Pacer()
     with contextlib.suppress(Exception):
         socket.writer.write(close_frame())
         await socket.writer.drain()
         async with asyncio.timeout(wait):
-            while (await read_frame(socket.reader)).opcode != OP_CLOSE:
-                pass
+            for _ in range(MAX_FRAMES):
+                await pacer.tick()
+                if (await read_frame(socket.reader, MAX_WATCH_BYTES)).opcode == OP_CLOSE:
+                    break
     await _abort(socket.writer)
 
 
