@@ -171,3 +171,63 @@ def test_uninstall_keeps_the_crds(own_cluster: Cluster, installed: str) -> None:
     own_cluster.helm("uninstall", "wsaudit", "--namespace", RELEASE_NS)
     own_cluster.kubectl("get", "crd", "websocketendpoints.wsaudit.io")
     assert own_cluster.kubectl("-n", APP_NS, "get", "wse", "-o", "name").stdout.strip()
+
+
+def finalizers(cluster: Cluster, name: str) -> list[str] | None:
+    """The endpoint's finalizers; None once it is gone."""
+    done = cluster.kubectl("-n", APP_NS, "get", "wse", name, "-o", "json", check=False)
+    if done.returncode != 0:
+        return None
+    found: list[str] = json.loads(done.stdout)["metadata"].get("finalizers", [])
+    return found
+
+
+def test_after_uninstall_nothing_is_stuck_on_a_finalizer(
+    own_cluster: Cluster, installed: str, servers: BackgroundServers, tmp_path: Path
+) -> None:
+    """kopf's default finalizer on every daemon's object outlived the operator: with the
+    release uninstalled (CRDs kept), deleting an endpoint or its namespace hung."""
+    own_cluster.helm("uninstall", "wsaudit", "--namespace", RELEASE_NS, check=False)
+    # Handled by the operator with the chart's permissions (the probe test above).
+    assert finalizers(own_cluster, "chat") == []
+    done = own_cluster.kubectl("-n", APP_NS, "delete", "wse", "chat", "--timeout=20s", check=False)
+    assert done.returncode == 0, done.stderr
+    assert finalizers(own_cluster, "chat") is None
+
+    # An endpoint of an earlier version, stuck in deletion on kopf's marker: the operator
+    # (any replica, any event) releases it.
+    stuck = json.loads(endpoint("stuck", "ws://127.0.0.1:9/ws", tls={"required": False}))
+    stuck["metadata"]["finalizers"] = ["kopf.zalando.org/KopfFinalizerMarker"]
+    own_cluster.kubectl("-n", APP_NS, "apply", "-f", "-", stdin=json.dumps(stuck))
+    own_cluster.kubectl("-n", APP_NS, "delete", "wse", "stuck", "--wait=false")
+    assert finalizers(own_cluster, "stuck") == ["kopf.zalando.org/KopfFinalizerMarker"]
+
+    server = servers.start(websocket_server("strict"))
+    own_cluster.kubectl(
+        "-n",
+        APP_NS,
+        "apply",
+        "-f",
+        "-",
+        stdin=endpoint("live", server.url(), tls={"required": False}),
+    )
+    operator = OperatorProcess(own_cluster, tmp_path / "operator.log")
+    try:
+        wait_for(lambda: finalizers(own_cluster, "stuck") is None, timeout=60)
+        wait_for(
+            lambda: (condition(own_cluster, APP_NS, "live", "Ready") or {}).get("status") == "True",
+            timeout=60,
+        )
+        assert finalizers(own_cluster, "live") == []
+        assert 'name="live"' in operator.metrics()
+        # Deleted with the operator running: its probe loop stops (its series go) although
+        # no finalizer held the object for kopf to stop it.
+        own_cluster.kubectl("-n", APP_NS, "delete", "wse", "live", "--timeout=20s")
+        wait_for(lambda: 'name="live"' not in operator.metrics(), timeout=30)
+    finally:
+        operator.stop()
+    log = (tmp_path / "operator.log").read_text()
+    assert "KopfFinalizerMarker" not in json.dumps(
+        [finalizers(own_cluster, n) for n in ("chat", "live", "denied")]
+    )
+    assert "Traceback" not in log, log[-3000:]

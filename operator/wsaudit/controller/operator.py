@@ -3,19 +3,108 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
+from kopf._core.intents.handlers import DaemonHandler
 from prometheus_client import start_http_server
 
+from ..api.models import GROUP, PLURAL, VERSION
 from ..settings import RunSettings
 from . import admission, endpoints, ingresses
 from .runtime import Runtime, runtime_of
 
 # Importing the handler modules registers their handlers in kopf's default registry.
 HANDLER_MODULES = (endpoints, ingresses)
+
+# kopf's finalizer name (settings.persistence.finalizer), instead of its default
+# kopf.zalando.org/KopfFinalizerMarker. No handler requires it (see daemons_without_finalizer):
+# kopf removes it from any object that carries it, and never adds it.
+FINALIZER = "wsaudit.io/finalizer"
+# What wsaudit <= 0.1 put on every WebSocketEndpoint; removed on sight (release_endpoint).
+LEGACY_FINALIZERS = ("kopf.zalando.org/KopfFinalizerMarker",)
+
+# The task of each running endpoint daemon, by the endpoint's uid.
+_daemon_tasks: dict[str, asyncio.Task[Any]] = {}
+
+
+def daemons_without_finalizer(registry: kopf.OperatorRegistry) -> int:
+    """Run the daemons without a finalizer; stop each when its endpoint's DELETED arrives.
+
+    A finalizer outlives the operator: after `helm uninstall` (CRDs kept) or with the operator
+    scaled to 0, deleting an endpoint, or its namespace, hangs until someone edits the
+    finalizer away. The probe loop has nothing to clean up in the cluster, so it needs none.
+
+    kopf 1.45 gives every daemon one anyway: `@kopf.daemon` hard-codes
+    `requires_finalizer=True` (kopf/on.py:715, no parameter), and processing.py:284-300 adds
+    the finalizer while any spawning handler requires it (registries.py:160-172). kopf stops
+    daemons only while deletion is ongoing, i.e. metadata.deletionTimestamp is set
+    (processing.py:407, finalizers.is_deletion_ongoing), and a custom resource gets a
+    deletionTimestamp only while a finalizer holds it; without one, the DELETED event just
+    forgets the object (processing.py:61) and its daemon would keep probing until the
+    operator exits. So the daemon handlers are registered again with requires_finalizer=False
+    (then processing.py:303-305 also removes a finalizer of ours left by an earlier
+    version), and release_endpoint cancels the daemon when the DELETED event arrives (on.event
+    handlers run before the spawning ones in the same cycle: processing.py:255-266); the
+    daemon's `finally` forgets the endpoint's metric series, as on kopf's own stop.
+    """
+    spawning = registry._spawning
+    replaced = 0
+    for index, handler in enumerate(spawning._handlers):
+        if isinstance(handler, DaemonHandler) and handler.requires_finalizer:
+            spawning._handlers[index] = dataclasses.replace(
+                handler, requires_finalizer=False, fn=_stopped_when_deleted(handler.fn)
+            )
+            replaced += 1
+    return replaced
+
+
+def _stopped_when_deleted(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(fn)
+    async def daemon(**kwargs: Any) -> Any:
+        uid = str(kwargs.get("uid") or "")
+        task = asyncio.ensure_future(fn(**kwargs))
+        _daemon_tasks[uid] = task
+        try:
+            return await task  # kopf cancelling this cancels the task too
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not task.cancelled() or (current is not None and current.cancelling()):
+                raise  # kopf's own cancellation, not the endpoint's deletion
+            return None
+        finally:
+            if _daemon_tasks.get(uid) is task:
+                del _daemon_tasks[uid]
+
+    return daemon
+
+
+def _without(names: tuple[str, ...], body: dict[str, Any]) -> None:
+    metadata = body.get("metadata") or {}
+    kept = [f for f in metadata.get("finalizers") or [] if f not in names]
+    if kept:
+        metadata["finalizers"] = kept
+    else:
+        metadata.pop("finalizers", None)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def release_endpoint(
+    *, event: kopf.RawEvent, body: kopf.Body, uid: str | None, patch: kopf.Patch, **_: Any
+) -> None:
+    """Stop the daemon of a deleted endpoint; drop the finalizer earlier versions added."""
+    if event["type"] == "DELETED":
+        task = _daemon_tasks.get(uid or "")
+        if task is not None:
+            task.cancel()
+        return
+    if any(f in LEGACY_FINALIZERS for f in body.metadata.get("finalizers") or []):
+        patch.fns.append(functools.partial(_without, LEGACY_FINALIZERS))
 
 
 @kopf.on.startup()
@@ -24,6 +113,7 @@ async def configure(*, settings: kopf.OperatorSettings, memo: Any, **_: Any) -> 
     run = runtime.settings
     # Progress and diff-base go to annotations on wsaudit's own resources only: Ingresses are
     # handled by the index and event handlers, which store nothing on objects.
+    settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="wsaudit.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="wsaudit.io", key="last-handled-configuration"
@@ -60,6 +150,8 @@ def run(settings: RunSettings) -> None:
         log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
     )
     registry = kopf.get_default_registry()
+    if not daemons_without_finalizer(registry):
+        raise RuntimeError("kopf registers daemons differently: review daemons_without_finalizer")
     if settings.webhook != "off":
         admission.register(registry)
     runtime = Runtime.create(settings)
