@@ -175,8 +175,9 @@ async def probe_once(
     ingress_index: ingresses.Index,
     ingress_class_index: ingresses.Index,
     logger: kopf.Logger,
-) -> float:
-    """One probe and status write; returns the seconds until the next one."""
+) -> float | None:
+    """One probe and status write; returns the seconds until the next one, or None when the
+    endpoint is gone (the status write found no object)."""
     generation = body.get("metadata", {}).get("generation")
     previous = [
         Condition.model_validate(c) for c in (body.get("status") or {}).get("conditions") or []
@@ -240,7 +241,7 @@ async def probe_once(
         await runtime.kube.patch_status(namespace, name, _status(result, conditions, generation))
     except ApiException as exc:
         if exc.status == 404:
-            return interval  # deleted meanwhile; the daemon is being stopped
+            return None
         raise
     _post_transitions(body, changed)
     if result is not None:
@@ -283,6 +284,10 @@ async def probe_loop(
                 # (its headers and body), only what went wrong.
                 logger.warning(f"status not written, retrying soon: {_redacted(exc)}")
                 interval = 5.0
+            if interval is None:
+                # Deleted: the loop stops itself even if the DELETED event was missed (the
+                # endpoints carry no finalizer), so a tenant's server is never probed on.
+                return
             jitter = random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 (not cryptographic)
             await _pause(stopped, wake, interval * jitter)
     finally:
