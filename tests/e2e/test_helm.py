@@ -62,6 +62,10 @@ def installed(own_cluster: Cluster) -> str:
     return done.stdout + done.stderr
 
 
+def apply_in_app_namespace(cluster: Cluster, manifest: str) -> None:
+    cluster.kubectl("-n", APP_NS, "apply", "-f", "-", stdin=manifest)
+
+
 def test_every_object_is_accepted_under_the_restricted_profile(
     own_cluster: Cluster, installed: str
 ) -> None:
@@ -85,13 +89,8 @@ def test_operator_with_the_chart_service_account_completes_a_probe(
         "-n", APP_NS, "create", "secret", "generic", "token", "--from-literal=token=t0k3n"
     )
     auth = {"tokenSecretRef": {"name": "token", "key": "token"}, "allowInsecureTransport": True}
-    own_cluster.kubectl(
-        "-n",
-        APP_NS,
-        "apply",
-        "-f",
-        "-",
-        stdin=endpoint("chat", server.url(), tls={"required": False}, auth=auth),
+    apply_in_app_namespace(
+        own_cluster, endpoint("chat", server.url(), tls={"required": False}, auth=auth)
     )
     operator = OperatorProcess(
         own_cluster, tmp_path / "sa.log", "--peering", "wsaudit", kubeconfig=as_chart
@@ -112,14 +111,7 @@ def test_operator_with_the_chart_service_account_completes_a_probe(
     kept = [r for r in rules["rules"] if r["resources"] != ["websocketendpoints/status"]]
     patch = json.dumps([{"op": "replace", "path": "/rules", "value": kept}])
     own_cluster.kubectl("patch", "clusterrole", "wsaudit", "--type=json", "-p", patch)
-    own_cluster.kubectl(
-        "-n",
-        APP_NS,
-        "apply",
-        "-f",
-        "-",
-        stdin=endpoint("denied", server.url(), tls={"required": False}),
-    )
+    apply_in_app_namespace(own_cluster, endpoint("denied", server.url(), tls={"required": False}))
     operator = OperatorProcess(
         own_cluster, tmp_path / "denied.log", "--peering", "wsaudit", kubeconfig=as_chart
     )
@@ -198,19 +190,12 @@ def test_after_uninstall_nothing_is_stuck_on_a_finalizer(
     # (any replica, any event) releases it.
     stuck = json.loads(endpoint("stuck", "ws://127.0.0.1:9/ws", tls={"required": False}))
     stuck["metadata"]["finalizers"] = ["kopf.zalando.org/KopfFinalizerMarker"]
-    own_cluster.kubectl("-n", APP_NS, "apply", "-f", "-", stdin=json.dumps(stuck))
+    apply_in_app_namespace(own_cluster, json.dumps(stuck))
     own_cluster.kubectl("-n", APP_NS, "delete", "wse", "stuck", "--wait=false")
     assert finalizers(own_cluster, "stuck") == ["kopf.zalando.org/KopfFinalizerMarker"]
 
     server = servers.start(websocket_server("strict"))
-    own_cluster.kubectl(
-        "-n",
-        APP_NS,
-        "apply",
-        "-f",
-        "-",
-        stdin=endpoint("live", server.url(), tls={"required": False}),
-    )
+    apply_in_app_namespace(own_cluster, endpoint("live", server.url(), tls={"required": False}))
     operator = OperatorProcess(own_cluster, tmp_path / "operator.log")
     try:
         wait_for(lambda: finalizers(own_cluster, "stuck") is None, timeout=60)
