@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .probe.guard import IPNetwork, parse_network
+from .slots import default_per_namespace
 
 WebhookMode = Literal["off", "warn", "deny"]
 WEBHOOK_MODES: tuple[WebhookMode, ...] = ("off", "warn", "deny")
@@ -32,6 +33,7 @@ class RunSettings:
     webhook_cert: Path | None = None
     webhook_key: Path | None = None
     max_concurrent_probes: int = 20
+    max_concurrent_probes_per_namespace: int = 5
     min_ingress_timeout: float = 3600.0
     log_format: str = "text"
     peering: str | None = None  # None: standalone (one replica)
@@ -59,6 +61,7 @@ ENVIRONMENT = {
     "webhook_cert": "WSAUDIT_WEBHOOK_CERT",
     "webhook_key": "WSAUDIT_WEBHOOK_KEY",
     "max_concurrent_probes": "WSAUDIT_MAX_CONCURRENT_PROBES",
+    "max_concurrent_probes_per_namespace": "WSAUDIT_MAX_CONCURRENT_PROBES_PER_NAMESPACE",
     "min_ingress_timeout": "WSAUDIT_MIN_INGRESS_TIMEOUT",
     "log_format": "WSAUDIT_LOG_FORMAT",
     "peering": "WSAUDIT_PEERING",
@@ -118,6 +121,12 @@ def add_run_arguments(cmd: argparse.ArgumentParser) -> None:
         "--max-concurrent-probes",
         metavar="N",
         help=f"probes running at once, 20 (${env['max_concurrent_probes']})",
+    )
+    cmd.add_argument(
+        "--max-concurrent-probes-per-namespace",
+        metavar="N",
+        help="of those, at most N for one namespace, so one tenant's slow endpoints cannot "
+        f"hold them all; a quarter by default (${env['max_concurrent_probes_per_namespace']})",
     )
     cmd.add_argument(
         "--min-ingress-timeout",
@@ -223,6 +232,15 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
     concurrency = str(_value(args, "max_concurrent_probes") or "20")
     if not concurrency.isdigit() or not 1 <= int(concurrency) <= 1000:
         raise SettingsError(f"{_flag('max_concurrent_probes')}: {concurrency!r} is not 1-1000")
+    share = str(
+        _value(args, "max_concurrent_probes_per_namespace")
+        or default_per_namespace(int(concurrency))
+    )
+    if not share.isdigit() or not 1 <= int(share) <= int(concurrency):
+        raise SettingsError(
+            f"{_flag('max_concurrent_probes_per_namespace')}: {share!r} is not 1-{concurrency} "
+            "(at most --max-concurrent-probes)"
+        )
     minimum = str(_value(args, "min_ingress_timeout") or "3600")
     try:
         min_timeout = float(minimum)
@@ -250,6 +268,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         webhook_cert=Path(str(cert)) if cert else None,
         webhook_key=Path(str(key)) if key else None,
         max_concurrent_probes=int(concurrency),
+        max_concurrent_probes_per_namespace=int(share),
         min_ingress_timeout=min_timeout,
         log_format=log_format,
         peering=str(peering) if peering else None,

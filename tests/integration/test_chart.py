@@ -38,6 +38,8 @@ ALL_TOGGLES = [
     "ingressAudit.controllerConfigs={ingress-nginx/ingress-nginx-controller}",
     "--set",
     "ingressAudit.loadBalancerServices={ingress-nginx/ingress-nginx-controller}",
+    "--set",
+    "probe.maxConcurrentPerNamespace=3",
 ]
 
 

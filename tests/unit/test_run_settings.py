@@ -23,6 +23,11 @@ from wsaudit.settings import settings_from
         (["--namespace", "Prod"], {}, "'Prod' is not a namespace name"),
         (["--namespace", "a", "--all-namespaces"], {}, "exclude each other"),
         (["--max-concurrent-probes", "0"], {}, "'0' is not 1-1000"),
+        (
+            ["--max-concurrent-probes", "8", "--max-concurrent-probes-per-namespace", "9"],
+            {},
+            "'9' is not 1-8 (at most --max-concurrent-probes)",
+        ),
         (["--log-format", "xml"], {}, "'xml' is not text or json"),
         (["--metrics-port", "8080"], {}, "ports must differ"),
         (["--controller-config", "ingress-nginx"], {}, "'ingress-nginx' is not NAMESPACE/NAME"),

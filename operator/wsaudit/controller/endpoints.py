@@ -196,7 +196,7 @@ async def probe_once(
             runtime.metrics.forget_endpoint(namespace, name)  # no stale series while paused
         else:
             config = await _probe_config(runtime, namespace, spec)
-            async with runtime.probe_slots:
+            async with runtime.probe_slots.slot(namespace):
                 result = await probe(config, runtime.guard)
             ingress = await _ingress_verdict(
                 runtime=runtime,

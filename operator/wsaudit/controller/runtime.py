@@ -14,6 +14,7 @@ from ..audit import AuditSettings, Finding, ObjectRef
 from ..metrics import Metrics
 from ..probe import AddressGuard
 from ..settings import RunSettings
+from ..slots import FairSlots
 from .kube import KubeApi
 
 
@@ -23,7 +24,7 @@ class Runtime:
     metrics: Metrics
     kube: KubeApi
     guard: AddressGuard
-    probe_slots: asyncio.Semaphore
+    probe_slots: FairSlots
     audit_settings: AuditSettings
     # (namespace, ingress) -> names of the WebSocketEndpoints that refer to it
     references: defaultdict[tuple[str, str], set[str]] = field(
@@ -61,7 +62,9 @@ class Runtime:
             metrics=Metrics(),
             kube=KubeApi(),
             guard=AddressGuard(allow_private=settings.allow_private, denied=settings.deny_cidrs),
-            probe_slots=asyncio.Semaphore(settings.max_concurrent_probes),
+            probe_slots=FairSlots(
+                settings.max_concurrent_probes, settings.max_concurrent_probes_per_namespace
+            ),
             audit_settings=AuditSettings(min_timeout_seconds=settings.min_ingress_timeout),
         )
 
