@@ -15,6 +15,7 @@ from .model import (
     ObjectRef,
     Related,
     Severity,
+    set_annotation,
 )
 
 
@@ -203,36 +204,64 @@ _MIXED_CONTENT = (
 )
 
 
-def redirect_disabled_rule(key: str) -> Rule:
-    """For controllers that redirect to https by default unless told not to."""
+# Go's strconv.ParseBool, which the Go controllers read boolean annotations with.
+_GO_BOOLS = {
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
+}
+
+
+def go_bool(value: str | None) -> bool | None:
+    """A boolean as strconv.ParseBool reads it (None: absent or not a boolean)."""
+    return None if value is None else _GO_BOOLS.get(value.strip())
+
+
+def redirect_disabled_rule(*keys: str) -> Rule:
+    """For controllers that redirect to https by default unless told not to. `keys` in the
+    controller's precedence: the first one set decides. The fix removes every one of them,
+    so that a lower-precedence key cannot take over."""
 
     def rule(ctx: Context) -> Iterable[Finding]:
-        if ctx.annotations.get(key, "").strip().lower() != "false":
+        key = next((k for k in keys if k in ctx.annotations), None)
+        if key is None or go_bool(ctx.annotations[key]) is not False:
             return []
         return [
             ctx.finding(
                 "https-redirect",
                 Severity.WARNING,
-                f'{key} is "false": {_MIXED_CONTENT}',
+                f'{key} is "{ctx.annotations[key]}": {_MIXED_CONTENT}',
                 f"remove {key} (the redirect is on by default with TLS)",
+                tuple(set_annotation(k, None) for k in keys if k in ctx.annotations),
             )
         ]
 
     return rule
 
 
-def redirect_required_rule(key: str, value: str, where: str = "on the Ingress") -> Rule:
-    """For controllers that serve http and https side by side unless configured."""
+def redirect_required_rule(
+    key: str,
+    value: str,
+    *,
+    also: tuple[tuple[str, str], ...] = (),
+    satisfied: Callable[[str], bool] = lambda value: bool(value.strip()),
+) -> Rule:
+    """For controllers that serve http and https side by side unless configured: `key` set
+    to a value `satisfied` accepts turns the redirect on; the fix sets it to `value`, and
+    the annotations `also` names (e.g. Kong's protocols)."""
 
     def rule(ctx: Context) -> Iterable[Finding]:
-        if ctx.annotations.get(key):
+        if satisfied(ctx.annotations.get(key, "")):
             return []
+        current = ctx.annotations.get(key)
+        stated = f'is "{current}"' if current is not None else "is not set"
+        settings = ((key, value), *also)
         return [
             ctx.finding(
                 "https-redirect",
                 Severity.WARNING,
-                f"{key} is not set: {_MIXED_CONTENT}",
-                f'set {key}: "{value}" {where}',
+                f"{key} {stated}: {_MIXED_CONTENT}",
+                "set " + " with ".join(f'{k}: "{v}"' for k, v in settings) + " on the Ingress",
+                tuple(set_annotation(k, v) for k, v in settings),
             )
         ]
 

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from ..controller import Context, Controller
+from ..controller import (
+    Context,
+    Controller,
+    redirect_required_rule,
+)
 from ..durations import human
 from ..load_balancers import long_polling_paths
 from ..model import Finding, Hop, Limit, Severity, set_annotation
@@ -83,19 +87,6 @@ def request_timeout(ctx: Context) -> Iterator[Finding]:
     )
 
 
-def https_redirect(ctx: Context) -> Iterator[Finding]:
-    if ctx.annotations.get(SSL_REDIRECT, "").strip().lower() == "true":
-        return
-    yield ctx.finding(
-        "https-redirect",
-        Severity.WARNING,
-        f'{SSL_REDIRECT} is not "true": pages stay reachable over plain http, where browsers '
-        "open ws:// or block wss:// as mixed content",
-        f'set {SSL_REDIRECT}: "true" on the Ingress',
-        (set_annotation(SSL_REDIRECT, "true"),),
-    )
-
-
 def cookie_affinity(ctx: Context) -> Iterator[Finding]:
     paths = long_polling_paths(ctx.ingress)
     if not paths or ctx.annotations.get(AFFINITY, "").strip().lower() == "true":
@@ -154,7 +145,14 @@ CONTROLLER = Controller(
     # uses (kubernetes.io/ingress.class: azure/application-gateway).
     class_names=("azure-application-gateway", "azure/application-gateway"),
     annotation_prefixes=(PREFIX,),
-    rules=(request_timeout, https_redirect, cookie_affinity, health_probe),
+    rules=(
+        request_timeout,
+        redirect_required_rule(
+            SSL_REDIRECT, "true", satisfied=lambda value: value.strip().lower() == "true"
+        ),
+        cookie_affinity,
+        health_probe,
+    ),
     tls_annotations=(SSL_CERTIFICATE,),
     limits=limits,
     tls_terminated=tls_terminated,

@@ -24,7 +24,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from ..controller import Context, Controller
+from ..controller import (
+    Context,
+    Controller,
+    redirect_disabled_rule,
+)
 from ..durations import human
 from ..model import Finding, Hop, Limit, Severity, set_annotation
 
@@ -171,21 +175,6 @@ def config_tunnel_timeout(ctx: Context) -> Iterator[Finding]:
     )
 
 
-def https_redirect(ctx: Context) -> Iterator[Finding]:
-    found = _setting(ctx, "ssl-redirect")
-    if found is None or found[1].strip().lower() != "false":
-        return
-    key = found[0]
-    yield ctx.finding(
-        "https-redirect",
-        Severity.WARNING,
-        f'{key} is "false": pages stay reachable over plain http, where browsers open '
-        "ws:// or block wss:// as mixed content",
-        f"remove {key} (the redirect is on by default with TLS)",
-        (set_annotation(key, None),),
-    )
-
-
 def limits(ctx: Context) -> Iterable[Limit]:
     seconds, setting = _tunnel(ctx)
     return [Limit("idle", seconds, Hop.CONTROLLER, setting)]
@@ -289,7 +278,11 @@ CONTROLLER = Controller(
     ingress_class_controllers=("haproxy-ingress.github.io/controller",),
     class_names=("haproxy",),
     annotation_prefixes=(PREFIX,),
-    rules=(tunnel_timeout, config_tunnel_timeout, https_redirect),
+    rules=(
+        tunnel_timeout,
+        config_tunnel_timeout,
+        redirect_disabled_rule(*(f"{prefix}ssl-redirect" for prefix in PREFIXES)),
+    ),
     limits=limits,
     config_map_names=CONFIG_MAP_NAMES,
     alias_prefixes=(ALIAS,),

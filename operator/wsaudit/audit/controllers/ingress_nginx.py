@@ -16,7 +16,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 
-from ..controller import Context, Controller, Timeout, wanted_seconds
+from ..controller import (
+    Context,
+    Controller,
+    Timeout,
+    redirect_disabled_rule,
+    wanted_seconds,
+)
 from ..durations import DurationError, Format, human, parse_duration
 from ..model import Change, Finding, Hop, Limit, Severity, set_annotation
 
@@ -410,20 +416,6 @@ def session_affinity(ctx: Context) -> Iterator[Finding]:
     )
 
 
-def https_redirect(ctx: Context) -> Iterator[Finding]:
-    key = f"{PREFIX}ssl-redirect"
-    if ctx.annotations.get(key, "").strip().lower() != "false":
-        return
-    yield ctx.finding(
-        "https-redirect",
-        Severity.WARNING,
-        f'{key} is "false": pages stay reachable over plain http, where browsers open ws:// '
-        "or block wss:// as mixed content",
-        f"remove {key} (the redirect is on by default with TLS)",
-        (set_annotation(key, None),),
-    )
-
-
 def _nginx_seconds(text: str) -> float | None:
     """An nginx time ("240s", "1h30m", "10"), as worker_shutdown_timeout takes it."""
     compact = text.strip().replace(" ", "")
@@ -515,7 +507,7 @@ CONTROLLER = Controller(
         connection_header,
         snippets,
         session_affinity,
-        https_redirect,
+        redirect_disabled_rule(f"{PREFIX}ssl-redirect"),
         worker_shutdown,
         retired,
     ),

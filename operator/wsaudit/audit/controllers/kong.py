@@ -19,6 +19,7 @@ from ..controller import (
     Context,
     Controller,
     missing_objects,
+    redirect_required_rule,
     services_of_websocket_paths,
     unseen_services,
 )
@@ -172,19 +173,6 @@ def timeouts_on_ingress(ctx: Context) -> Iterator[Finding]:
         )
 
 
-def https_redirect(ctx: Context) -> Iterator[Finding]:
-    if ctx.annotations.get(REDIRECT_CODE):
-        return
-    yield ctx.finding(
-        "https-redirect",
-        Severity.WARNING,
-        f"{REDIRECT_CODE} is not set: pages stay reachable over plain http, where browsers "
-        "open ws:// or block wss:// as mixed content",
-        f'set {REDIRECT_CODE}: "301" with {PROTOCOLS}: "https" on the Ingress',
-        (set_annotation(REDIRECT_CODE, "301"), set_annotation(PROTOCOLS, "https")),
-    )
-
-
 UPSTREAM_POLICY = "konghq.com/upstream-policy"
 
 
@@ -241,7 +229,12 @@ CONTROLLER = Controller(
     needs=unseen_services,
     class_names=("kong",),
     annotation_prefixes=(PREFIX,),
-    rules=(service_timeouts, timeouts_on_ingress, https_redirect, sticky_sessions),
+    rules=(
+        service_timeouts,
+        timeouts_on_ingress,
+        redirect_required_rule(REDIRECT_CODE, "301", also=((PROTOCOLS, "https"),)),
+        sticky_sessions,
+    ),
     limits=limits,
     annotation_names=ANNOTATION_NAMES,
 )

@@ -26,7 +26,14 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from ..controller import Context, Controller, services_of_websocket_paths, split_list
+from ..controller import (
+    Context,
+    Controller,
+    go_bool,
+    redirect_disabled_rule,
+    services_of_websocket_paths,
+    split_list,
+)
 from ..durations import human
 from ..model import Change, Finding, Hop, Limit, Severity, set_annotation
 
@@ -85,11 +92,6 @@ _TIME_FORMAT = (
     "case-sensitive (M is months), e.g. 3600s or 1h"
 )
 # strconv.ParseBool, which GetMapKeyAsBool uses.
-_BOOLS = {
-    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
-    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
-}
-
 # Minus the proxy timeouts: controllers write them in different formats (F5 NGINX "1h",
 # ingress-nginx bare seconds), so renaming one is no fix; foreign-annotation and the timeout
 # rules judge them.
@@ -502,32 +504,12 @@ def snippets(ctx: Context) -> Iterator[Finding]:
     )
 
 
-def _bool(value: str | None) -> bool | None:
-    """strconv.ParseBool, as GetMapKeyAsBool reads it (None: absent or invalid)."""
-    return None if value is None else _BOOLS.get(value)
-
-
-def https_redirect(ctx: Context) -> Iterator[Finding]:
-    """nginx.org/ssl-redirect wins; ingress.kubernetes.io/ssl-redirect is read only without
-    it (internal/configs/annotations.go). The redirect is on by default with TLS."""
-    key = SSL_REDIRECT if SSL_REDIRECT in ctx.annotations else LEGACY_SSL_REDIRECT
-    if _bool(ctx.annotations.get(key)) is False:
-        yield ctx.finding(
-            "https-redirect",
-            Severity.WARNING,
-            f'{key} is "{ctx.annotations[key]}": pages stay reachable over plain http, where '
-            "browsers open ws:// or block wss:// as mixed content",
-            f"remove {key} (the redirect is on by default with TLS)",
-            (set_annotation(SSL_REDIRECT, None), set_annotation(LEGACY_SSL_REDIRECT, None)),
-        )
-
-
 def legacy_ssl_redirect(ctx: Context) -> Iterator[Finding]:
     value = ctx.annotations.get(LEGACY_SSL_REDIRECT)
     if value is None:
         return
     if SSL_REDIRECT in ctx.annotations:
-        if _bool(value) != _bool(ctx.annotations[SSL_REDIRECT]):
+        if go_bool(value) != go_bool(ctx.annotations[SSL_REDIRECT]):
             yield ctx.finding(
                 "legacy-ssl-redirect",
                 Severity.WARNING,
@@ -569,7 +551,7 @@ CONTROLLER = Controller(
         config_read_timeout,
         send_timeout,
         snippets,
-        https_redirect,
+        redirect_disabled_rule(SSL_REDIRECT, LEGACY_SSL_REDIRECT),
         legacy_ssl_redirect,
     ),
     known_mistakes={
