@@ -90,10 +90,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
-# Read-only: GKE and Kong rules read timeouts from the backend Service (and BackendConfig).
+# Read-only: GKE and Kong rules read timeouts from the backend Service (and BackendConfig);
+# the probe guard lists a namespace's Services to let its endpoints reach their own ClusterIPs.
 - apiGroups: [""]
   resources: [services]
-  verbs: [get]
+  verbs: [get, list]
 - apiGroups: [cloud.google.com]
   resources: [backendconfigs]
   verbs: [get]

@@ -197,7 +197,7 @@ async def probe_once(
         else:
             config = await _probe_config(runtime, namespace, spec)
             async with runtime.probe_slots.slot(namespace):
-                result = await probe(config, runtime.guard)
+                result = await probe(config, await runtime.guard_for(namespace))
             ingress = await _ingress_verdict(
                 runtime=runtime,
                 namespace=namespace,

@@ -38,6 +38,11 @@ class KubeApi:
         self._custom = client.CustomObjectsApi(api_client)
         self._core = client.CoreV1Api(api_client)
 
+    @property
+    def api_client(self) -> client.ApiClient:
+        """For modules with reads of their own (one connection pool for the process)."""
+        return self._api_client
+
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Merge-patches the status subresource (conditions are replaced as a whole list)."""
         await asyncio.to_thread(

@@ -55,6 +55,10 @@ class Runtime:
         self._cluster_objects = (now, found)
         return found
 
+    async def guard_for(self, namespace: str) -> AddressGuard:
+        """The address guard for probes of endpoints in `namespace`."""
+        return self.guard
+
     @classmethod
     def create(cls, settings: RunSettings) -> Runtime:
         return cls(
