@@ -50,6 +50,9 @@ INSECURE_CREDENTIALS_MESSAGE = (
     "auth.allowInsecureTransport to send it over ws:// or unverified TLS anyway"
 )
 MAX_TIMEOUT = 120.0
+# The operator reads only Secrets labelled with this, "true": a Secret's owner opts it in, so
+# that writing a WebSocketEndpoint cannot send any other Secret of the namespace to its URL.
+PROBE_CREDENTIAL_LABEL = "wsaudit.io/probe-credential"
 
 
 def duration_seconds(text: str) -> float:
@@ -68,7 +71,9 @@ class SecretKeyRef(_Model):
     """A key of a Secret in the WebSocketEndpoint's own namespace."""
 
     name: str = Field(
-        description="Name of the Secret, in the same namespace.",
+        description="Name of the Secret, in the same namespace. wsaudit reads only Secrets "
+        f'labelled {PROBE_CREDENTIAL_LABEL}: "true", and with the admission webhook on, '
+        "whoever writes the endpoint must be allowed to get the Secret.",
         pattern=NAME_PATTERN,
         max_length=253,
     )

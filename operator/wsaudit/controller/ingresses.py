@@ -4,15 +4,17 @@ handlers only, which store nothing on the object. Findings go to metrics and Eve
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import kopf
 
 from ..audit import (
+    AuditSettings,
     Finding,
     IngressAudit,
     ManifestError,
+    ObjectRef,
     Related,
     Severity,
     audit_ingress,
@@ -50,33 +52,47 @@ def related(ingress_classes: Index) -> Related:
     return Related(ingress_classes=classes)
 
 
-def serves_websockets(runtime: Runtime, namespace: str, name: str, body: Mapping[str, Any]) -> bool:
+def annotated(body: Mapping[str, Any]) -> bool:
     annotations = body.get("metadata", {}).get("annotations") or {}
-    annotated = str(annotations.get(WEBSOCKET_ANNOTATION, "")).lower() == "true"
-    return annotated or bool(runtime.references.get((namespace, name)))
+    return str(annotations.get(WEBSOCKET_ANNOTATION, "")).lower() == "true"
+
+
+def serves_websockets(runtime: Runtime, namespace: str, name: str, body: Mapping[str, Any]) -> bool:
+    return annotated(body) or bool(runtime.references.get((namespace, name)))
 
 
 # Fetching can reveal more to fetch (a Service names a BackendConfig): at most this many rounds.
 _FETCH_ROUNDS = 2
 
+ObjectReader = Callable[[ObjectRef], Awaitable[Mapping[str, Any] | None]]
+
 
 async def audit(
     runtime: Runtime, body: Mapping[str, Any], ingress_classes: Index
 ) -> IngressAudit | None:
-    """The audit, with the Services and BackendConfigs its controller's rules read."""
+    """The audit from the watch's state (the IngressClass index), with the Services and
+    BackendConfigs its controller's rules read."""
+    known = related(ingress_classes).with_objects(await runtime.cluster_objects())
+    return await audit_with(body, known, runtime.kube.read_object, runtime.audit_settings)
+
+
+async def audit_with(
+    body: Mapping[str, Any], known: Related, read: ObjectReader, settings: AuditSettings
+) -> IngressAudit | None:
+    """The audit with what is `known` so far; `read` fetches what the controller's rules
+    need beyond it (None: absent, or not read)."""
     try:
         ingress = ingress_view(body)
     except ManifestError:
         return None  # the API server validated it; a partial object in a watch is skipped
-    known = related(ingress_classes).with_objects(await runtime.cluster_objects())
     controller = detect(ingress, known).controller
     for _ in range(_FETCH_ROUNDS):
         wanted = controller.needs(ingress, known) if controller and controller.needs else []
         if not wanted:
             break
-        fetched = {ref: await runtime.kube.read_object(ref) for ref in wanted}
+        fetched = {ref: await read(ref) for ref in wanted}
         known = known.with_objects({ref: obj for ref, obj in fetched.items() if obj is not None})
-    return audit_ingress(ingress, known, runtime.audit_settings)
+    return audit_ingress(ingress, known, settings)
 
 
 def publish(runtime: Runtime, body: Mapping[str, Any], result: IngressAudit) -> None:
