@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .probe.guard import IPNetwork, parse_network
+from .probe.guard import CLUSTER_KINDS, ClusterKind, IPNetwork, parse_network
 from .slots import default_per_namespace
 
 WebhookMode = Literal["off", "warn", "deny"]
@@ -25,6 +25,9 @@ class SettingsError(ValueError):
 class RunSettings:
     namespaces: tuple[str, ...] = ()  # empty: all namespaces
     allow_private: bool = False
+    # Kinds of the cluster's own addresses that may be probed (the others are refused,
+    # whatever allow_private says).
+    allow_cluster_addresses: frozenset[ClusterKind] = frozenset()
     deny_cidrs: tuple[IPNetwork, ...] = ()
     metrics_port: int = 9090
     health_port: int = 8080
@@ -53,6 +56,7 @@ ENVIRONMENT = {
     "namespace": "WSAUDIT_NAMESPACES",
     "all_namespaces": "WSAUDIT_ALL_NAMESPACES",
     "allow_private": "WSAUDIT_ALLOW_PRIVATE",
+    "allow_cluster_addresses": "WSAUDIT_ALLOW_CLUSTER_ADDRESSES",
     "deny_cidr": "WSAUDIT_DENY_CIDRS",
     "metrics_port": "WSAUDIT_METRICS_PORT",
     "health_port": "WSAUDIT_HEALTH_PORT",
@@ -69,7 +73,13 @@ ENVIRONMENT = {
     "controller_config": "WSAUDIT_CONTROLLER_CONFIGS",
     "load_balancer_service": "WSAUDIT_LOAD_BALANCER_SERVICES",
 }
-_LISTS = ("namespace", "deny_cidr", "controller_config", "load_balancer_service")
+_LISTS = (
+    "namespace",
+    "allow_cluster_addresses",
+    "deny_cidr",
+    "controller_config",
+    "load_balancer_service",
+)
 
 
 def add_run_arguments(cmd: argparse.ArgumentParser) -> None:
@@ -91,7 +101,16 @@ def add_run_arguments(cmd: argparse.ArgumentParser) -> None:
         "--allow-private",
         action="store_true",
         default=None,
-        help=f"lift the probe address guard (${env['allow_private']})",
+        help="lift the probe address guard's built-in ranges: loopback, link-local, "
+        f"metadata (${env['allow_private']})",
+    )
+    cmd.add_argument(
+        "--allow-cluster-addresses",
+        action="append",
+        metavar="KIND",
+        help="let probes reach the cluster's own addresses of this kind: api-server, nodes, "
+        "services, or all (repeatable; refused by default, even with --allow-private; "
+        f"${env['allow_cluster_addresses']}, comma-separated)",
     )
     cmd.add_argument(
         "--deny-cidr",
@@ -204,6 +223,26 @@ def _object_refs(field: str, values: list[str] | None) -> tuple[tuple[str, str],
     return tuple(refs)
 
 
+_ALL_KINDS = ("all", "true")  # "true"/"false": the chart's boolean value
+_NO_KINDS = ("none", "false")
+
+
+def _cluster_kinds(values: list[str] | None) -> frozenset[ClusterKind]:
+    kinds: set[ClusterKind] = set()
+    for value in values or ():
+        word = value.strip().lower()
+        if word in _ALL_KINDS:
+            kinds.update(CLUSTER_KINDS)
+        elif word in CLUSTER_KINDS:
+            kinds.add(next(kind for kind in CLUSTER_KINDS if kind == word))
+        elif word not in _NO_KINDS:
+            raise SettingsError(
+                f"{_flag('allow_cluster_addresses')}: {value!r} is not api-server, nodes, "
+                "services, all or none"
+            )
+    return frozenset(kinds)
+
+
 def settings_from(args: argparse.Namespace) -> RunSettings:
     """Validates everything at start; raises SettingsError naming the flag and its twin."""
     namespaces: tuple[str, ...] = tuple(_value(args, "namespace") or ())
@@ -263,6 +302,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
     return RunSettings(
         namespaces=namespaces,
         allow_private=bool(_value(args, "allow_private")),
+        allow_cluster_addresses=_cluster_kinds(_value(args, "allow_cluster_addresses")),
         deny_cidrs=cidrs,
         webhook=webhook,
         webhook_cert=Path(str(cert)) if cert else None,

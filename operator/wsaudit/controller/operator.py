@@ -16,11 +16,11 @@ from prometheus_client import start_http_server
 
 from ..api.models import GROUP, PLURAL, VERSION
 from ..settings import RunSettings
-from . import admission, endpoints, ingresses
+from . import admission, cluster_addresses, endpoints, ingresses
 from .runtime import Runtime, runtime_of
 
 # Importing the handler modules registers their handlers in kopf's default registry.
-HANDLER_MODULES = (endpoints, ingresses)
+HANDLER_MODULES = (endpoints, ingresses, cluster_addresses)
 
 # kopf's finalizer name (settings.persistence.finalizer), instead of its default
 # kopf.zalando.org/KopfFinalizerMarker. No handler requires it (see daemons_without_finalizer):

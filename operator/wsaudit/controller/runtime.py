@@ -1,5 +1,6 @@
-"""What the handlers share at run time: settings, metrics, the probe guard and limits, and
-which Ingresses WebSocketEndpoints refer to. One instance, kept in kopf's memo."""
+"""What the handlers share at run time: settings, metrics, the probe guard (with the
+cluster's own addresses) and limits, and which Ingresses WebSocketEndpoints refer to. One
+instance, kept in kopf's memo."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ..metrics import Metrics
 from ..probe import AddressGuard
 from ..settings import RunSettings
 from ..slots import FairSlots
+from .cluster_addresses import ClusterAddressWatch
 from .kube import KubeApi
 
 
@@ -23,7 +25,8 @@ class Runtime:
     settings: RunSettings
     metrics: Metrics
     kube: KubeApi
-    guard: AddressGuard
+    guard: AddressGuard  # the configured ranges; guard_for adds the cluster's addresses
+    cluster_addresses: ClusterAddressWatch
     probe_slots: FairSlots
     audit_settings: AuditSettings
     # (namespace, ingress) -> names of the WebSocketEndpoints that refer to it
@@ -56,16 +59,21 @@ class Runtime:
         return found
 
     async def guard_for(self, namespace: str) -> AddressGuard:
-        """The address guard for probes of endpoints in `namespace`."""
-        return self.guard
+        """The address guard for probes of endpoints in `namespace`: the configured one,
+        refusing the cluster's own addresses too, except its own Services' ClusterIPs."""
+        return await self.cluster_addresses.guard_for(self.guard, namespace)
 
     @classmethod
     def create(cls, settings: RunSettings) -> Runtime:
+        metrics, kube = Metrics(), KubeApi()
         return cls(
             settings=settings,
-            metrics=Metrics(),
-            kube=KubeApi(),
+            metrics=metrics,
+            kube=kube,
             guard=AddressGuard(allow_private=settings.allow_private, denied=settings.deny_cidrs),
+            cluster_addresses=ClusterAddressWatch(
+                kube.api_client, settings.allow_cluster_addresses, metrics.registry
+            ),
             probe_slots=FairSlots(
                 settings.max_concurrent_probes, settings.max_concurrent_probes_per_namespace
             ),

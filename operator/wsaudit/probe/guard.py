@@ -21,15 +21,39 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import aiodns
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+log = logging.getLogger(__name__)
+
+# The cluster's own addresses, by kind; each kind can be lifted on its own (an on-premises
+# ingress controller often listens on the nodes' addresses).
+ClusterKind = Literal["api-server", "nodes", "services"]
+CLUSTER_KINDS: tuple[ClusterKind, ...] = ("api-server", "nodes", "services")
+_CLUSTER_WORDS: dict[ClusterKind, str] = {
+    "api-server": "an address of the cluster's API server",
+    "nodes": "a node's address",
+    "services": "in the cluster's Service range",
+}
+
+# What a tenant reads for every refusal: it names the classes of refused addresses, never
+# which one matched, so that the status cannot tell a node from the API server; the
+# operator's log has the range and where it came from.
+TENANT_REFUSAL = (
+    "the address is one the operator does not probe: loopback, link-local, cloud metadata, "
+    "a range the cluster administrator denied, or the cluster's own API server, nodes or "
+    "Service range; the operator's log names the range (ask the cluster administrator if "
+    "this endpoint must be probed)"
+)
 
 # Built-in refusals, each with the reason a user reads. Private ranges (10/8, ...) are not
 # here: in-cluster Services live there and probing them is the point.
@@ -104,42 +128,82 @@ def embedded_ipv4(address: IPAddress) -> tuple[ipaddress.IPv4Address, ...]:
 
 
 @dataclass(frozen=True)
+class ClusterRange:
+    """One of the cluster's own addresses or ranges, with what it is and which object
+    named it (for the operator's log)."""
+
+    network: IPNetwork
+    kind: ClusterKind
+    source: str
+
+
+@dataclass(frozen=True)
 class AddressGuard:
-    """Refuses addresses in the built-in ranges (unless `allow_private`) and in `denied`."""
+    """Refuses addresses in the built-in ranges (unless `allow_private`), in `denied`, and
+    the cluster's own addresses in `cluster` (even with `allow_private`), except the
+    `exempt` ones of the Service range (a namespace's own ClusterIPs). `closed` refuses
+    everything, with that reason: the cluster's addresses are not known."""
 
     allow_private: bool = False
     denied: tuple[IPNetwork, ...] = field(default_factory=tuple)
+    cluster: tuple[ClusterRange, ...] = field(default_factory=tuple)
+    exempt: frozenset[IPAddress] = field(default_factory=frozenset)
+    closed: str | None = None
 
     def refusal(self, address: IPAddress) -> str | None:
         """Why `address` may not be probed, or None when it may."""
+        found = self._refusal(address)
+        return found[0] if found else None
+
+    def _refusal(self, address: IPAddress) -> tuple[str, str] | None:
+        """(why, how an administrator lifts it) for a refused address."""
+        if self.closed is not None:
+            return (
+                f"{address} was not checked: {self.closed}",
+                "the operator's RBAC for them (docs/operator.md), or --allow-cluster-addresses",
+            )
         candidates: list[IPAddress] = [address, *embedded_ipv4(address)]
         for candidate in candidates:
             subject = (
                 f"{address}" if candidate is address else f"{address} carries {candidate}, which"
             )
             for network in self.denied:
-                if candidate.version == network.version and candidate in network:
-                    return f"{subject} is in the denied range {network}"
+                if _contains(network, candidate):
+                    return f"{subject} is in the denied range {network}", "--deny-cidr"
+            for item in self.cluster:
+                if item.kind == "services" and candidate in self.exempt:
+                    continue
+                if _contains(item.network, candidate):
+                    return (
+                        f"{subject} is {_CLUSTER_WORDS[item.kind]} ({item.network}, from "
+                        f"{item.source})",
+                        f"--allow-cluster-addresses {item.kind}",
+                    )
             if self.allow_private:
                 continue
             for cidr, reason in DEFAULT_DENIED:
-                network = ipaddress.ip_network(cidr)
-                if candidate.version == network.version and candidate in network:
-                    return f"{subject} is {reason}"
+                if _contains(ipaddress.ip_network(cidr), candidate):
+                    return f"{subject} is {reason}", "--allow-private"
         return None
 
     def check_all(self, addresses: Iterable[IPAddress]) -> list[IPAddress]:
-        """Every address must pass: a host that resolves to one refused address is refused."""
+        """Every address must pass: a host that resolves to one refused address is refused.
+        The refusal is logged (at info: the CLI's user reads the error itself)."""
         checked = list(addresses)
         for address in checked:
-            reason = self.refusal(address)
-            if reason is not None:
+            found = self._refusal(address)
+            if found is not None:
+                reason, lifted_by = found
+                log.info("refused to probe %s (lifted by %s)", reason, lifted_by)
                 raise GuardError(
-                    f"refused to probe: {reason}; probing it could reach the node or cloud "
-                    "metadata (use --allow-private, or the chart's probe.allowPrivate, "
-                    "for a trusted target)"
+                    f"refused to probe: {reason}; probing it could reach the node, the "
+                    f"cluster or cloud metadata (a trusted target: {lifted_by})"
                 )
         return checked
+
+
+def _contains(network: IPNetwork, address: IPAddress) -> bool:
+    return address.version == network.version and address in network
 
 
 def literal_address(host: str) -> IPAddress | None:
