@@ -10,11 +10,20 @@
 #
 # DIR is $WSAUDIT_CLUSTER_DIR, default .cluster in the repository (git-ignored). Tests use
 # a directory of their own, so they never touch a control plane started by hand.
+#
+# The API server binds and advertises an address of its own, and the Service range is on
+# loopback too, so that both are addresses the operator refuses (the cluster's own) while
+# test servers on 127.0.0.1 stay probe-able, and tests can listen on the API server's
+# ClusterIP. kube-apiserver accepts a loopback Service range, but no loopback address in an
+# EndpointSlice (so --endpoint-reconciler-type none: the kubernetes Service has none).
 set -euo pipefail
 hack=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$hack")
 dir=${WSAUDIT_CLUSTER_DIR:-$root/.cluster}
 bin=$(bash "$hack/build-binaries.sh")
+api_address=127.0.60.1
+service_range=127.0.62.0/24
+api_cluster_ip=127.0.62.1  # the first address of the range: the kubernetes Service's
 kubectl="$bin/kubectl"
 
 say() { printf '[cluster] %s\n' "$*" >&2; }
@@ -30,8 +39,9 @@ running() { # running PID NAME
 
 alive() { [ -f "$dir/$1.pid" ] && running "$(cat "$dir/$1.pid")" "$1"; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+free_port() { # free_port [ADDRESS]
+  python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' \
+    "${1:-127.0.0.1}"
 }
 
 stop() {
@@ -56,7 +66,7 @@ pki() { # pki DIR: CA, API server serving cert, admin client cert, service accou
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=wsaudit-local-ca" \
     -keyout "$p/ca.key" -out "$p/ca.crt" 2>/dev/null
   cat > "$p/server.ext" <<EXT
-subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc
+subjectAltName=IP:$api_address,IP:$api_cluster_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc
 extendedKeyUsage=serverAuth
 EXT
   sign "$p" server "/CN=kube-apiserver" "$p/server.ext"
@@ -104,7 +114,7 @@ up() {
   mkdir -p "$work/pki" "$work/etcd"
   pki "$work/pki"
   local etcd_port peer_port api_port
-  etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
+  etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port "$api_address")
   say "starting etcd on 127.0.0.1:$etcd_port"
   "$bin/etcd" --name local --data-dir "$work/etcd" \
     --listen-client-urls "http://127.0.0.1:$etcd_port" \
@@ -117,17 +127,17 @@ up() {
   # The flags are kept so that restart-apiserver starts the same server again.
   printf '%s\n' \
     --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+    --bind-address "$api_address" --advertise-address "$api_address" --secure-port "$api_port" \
     --tls-cert-file "$work/pki/server.crt" --tls-private-key-file "$work/pki/server.key" \
     --client-ca-file "$work/pki/ca.crt" \
     --service-account-key-file "$work/pki/sa.pub" \
     --service-account-signing-key-file "$work/pki/sa.key" \
     --service-account-issuer https://kubernetes.default.svc \
-    --service-cluster-ip-range 10.0.0.0/24 \
+    --service-cluster-ip-range "$service_range" \
     --authorization-mode RBAC \
     --endpoint-reconciler-type none \
     --profiling=false > "$dir/kube-apiserver.args"
-  echo "https://127.0.0.1:$api_port" > "$dir/endpoint"
+  echo "https://$api_address:$api_port" > "$dir/endpoint"
   start_apiserver
   kubeconfig "$dir/kubeconfig" wsaudit-admin \
     --client-certificate="$work/pki/admin.crt" --client-key="$work/pki/admin.key" --embed-certs
