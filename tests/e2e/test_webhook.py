@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ import trustme
 from support import manifests
 from support.cluster import Cluster
 from support.operator import endpoint, running_operator
-from support.processes import free_port
+from support.webhook import registered_webhook
 
 pytestmark = pytest.mark.e2e
 
@@ -30,78 +29,11 @@ def websocket_ingress(name: str, http_version: str) -> str:
     )
 
 
-def webhook_configuration(port: int, ca_pem: bytes) -> str:
-    bundle = base64.b64encode(ca_pem).decode()
-    not_system = {
-        "matchExpressions": [
-            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}
-        ]
-    }
-
-    def hook(name: str, path: str, group: str, version: str, resource: str) -> dict[str, object]:
-        return {
-            "name": name,
-            "clientConfig": {"url": f"https://127.0.0.1:{port}/{path}", "caBundle": bundle},
-            "rules": [
-                {
-                    "apiGroups": [group],
-                    "apiVersions": [version],
-                    "operations": ["CREATE", "UPDATE"],
-                    "resources": [resource],
-                }
-            ],
-            "failurePolicy": "Ignore",
-            "sideEffects": "None",
-            "admissionReviewVersions": ["v1"],
-            "timeoutSeconds": 5,
-            "namespaceSelector": not_system,
-        }
-
-    return json.dumps(
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingWebhookConfiguration",
-            "metadata": {"name": "wsaudit-e2e"},
-            "webhooks": [
-                hook(
-                    "ingresses.wsaudit.io",
-                    "validate-ingress",
-                    "networking.k8s.io",
-                    "v1",
-                    "ingresses",
-                ),
-                hook(
-                    "websocketendpoints.wsaudit.io",
-                    "validate-websocketendpoint",
-                    "wsaudit.io",
-                    "v1alpha1",
-                    "websocketendpoints",
-                ),
-            ],
-        }
-    )
-
-
 @pytest.fixture
-def webhook(
-    cluster: Cluster, crds: None, ca: trustme.CA, tmp_path: Path
-) -> Iterator[tuple[int, list[str]]]:
-    port = free_port()
-    cert = ca.issue_cert("127.0.0.1")
-    cert_file, key_file = tmp_path / "tls.crt", tmp_path / "tls.key"
-    cert.cert_chain_pems[0].write_to_path(str(cert_file))
-    cert.private_key_pem.write_to_path(str(key_file))
-    cluster.kubectl("apply", "-f", "-", stdin=webhook_configuration(port, ca.cert_pem.bytes()))
-    flags = [
-        "--webhook-port",
-        str(port),
-        "--webhook-cert",
-        str(cert_file),
-        "--webhook-key",
-        str(key_file),
-    ]
-    yield port, flags
-    cluster.kubectl("delete", "validatingwebhookconfiguration", "wsaudit-e2e", check=False)
+def webhook(cluster: Cluster, crds: None, ca: trustme.CA, tmp_path: Path) -> Iterator[list[str]]:
+    """The `wsaudit run` flags serving the registered webhook."""
+    with registered_webhook(cluster, ca, tmp_path) as registered:
+        yield registered.flags()
 
 
 def apply(cluster: Cluster, namespace: str, manifest: str) -> tuple[int, str]:
@@ -110,10 +42,9 @@ def apply(cluster: Cluster, namespace: str, manifest: str) -> tuple[int, str]:
 
 
 def test_warn_mode_prints_findings_and_rejects_invalid_endpoints(
-    cluster: Cluster, namespace: str, webhook: tuple[int, list[str]], tmp_path: Path
+    cluster: Cluster, namespace: str, webhook: list[str], tmp_path: Path
 ) -> None:
-    _, flags = webhook
-    with running_operator(cluster, tmp_path / "warn.log", "--webhook", "warn", *flags):
+    with running_operator(cluster, tmp_path / "warn.log", "--webhook", "warn", *webhook):
         code, stderr = apply(cluster, namespace, websocket_ingress("chat", "1.0"))
         assert code == 0
         assert "Warning: wsaudit ingress-nginx.proxy-http-version" in stderr
@@ -127,10 +58,9 @@ def test_warn_mode_prints_findings_and_rejects_invalid_endpoints(
 
 
 def test_deny_mode_rejects_errors_and_the_webhook_fails_open(
-    cluster: Cluster, namespace: str, webhook: tuple[int, list[str]], tmp_path: Path
+    cluster: Cluster, namespace: str, webhook: list[str], tmp_path: Path
 ) -> None:
-    _, flags = webhook
-    with running_operator(cluster, tmp_path / "deny.log", "--webhook", "deny", *flags):
+    with running_operator(cluster, tmp_path / "deny.log", "--webhook", "deny", *webhook):
         code, stderr = apply(cluster, namespace, websocket_ingress("bad", "1.0"))
         assert code != 0
         assert "wsaudit denies this Ingress (ingress-nginx.proxy-http-version)" in stderr

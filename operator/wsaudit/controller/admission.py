@@ -161,7 +161,7 @@ async def check_secret_access(
             else "the API server did not answer; retry"
         )
         raise kopf.AdmissionError(
-            f"{field}: wsaudit could not check that user {requester.username!r} may get the "
+            f"{field}: wsaudit could not check that user \"{requester.username}\" may get the "
             f"Secrets this endpoint references ({hint}), so it denies the request",
             code=503,
         ) from None
@@ -170,14 +170,14 @@ async def check_secret_access(
         if allowed is None:
             raise kopf.AdmissionError(
                 f"{field}: wsaudit could not check within {budget.seconds:g} s that user "
-                f"{requester.username!r} may get Secret {namespace}/{ref.name} (the API "
+                f"\"{requester.username}\" may get Secret {namespace}/{ref.name} (the API "
                 "server's SubjectAccessReview did not answer in time), so it denies the "
                 "request; retry",
                 code=503,
             )
         if not allowed:
             raise kopf.AdmissionError(
-                f"{field}: user {requester.username!r} may not get Secret "
+                f"{field}: user \"{requester.username}\" may not get Secret "
                 f"{namespace}/{ref.name}; wsaudit {_USES[field]}",
                 code=403,
             )
