@@ -181,6 +181,14 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.status_writes = Counter(
+            "wsaudit_status_writes_total",
+            "Status writes by result (written; failed: retried alone with backoff; rejected: "
+            "the API server refused the content, HTTP 422). Probes whose status did not "
+            "change write nothing.",
+            ["result"],
+            registry=self.registry,
+        )
         self.registry.register(_StateCollector(self))
 
     def record_probe(
@@ -220,6 +228,9 @@ class Metrics:
             interval=interval,
             last_probe=previous.last_probe if previous else None,
         )
+
+    def record_status_write(self, result: str) -> None:
+        self.status_writes.labels(result).inc()
 
     def forget_endpoint(self, namespace: str, name: str) -> None:
         self.endpoints.pop((namespace, name), None)

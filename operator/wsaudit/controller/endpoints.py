@@ -10,8 +10,8 @@ import asyncio
 import datetime
 import logging
 import random
-import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,13 +36,16 @@ from ..api.models import (
     duration_seconds,
     parse_spec,
 )
+from ..api.status import WrittenStatus
 from ..audit.matching import best_match
+from ..backoff import Backoff
 from ..probe import ProbeConfig, ProbeConfigError, ProbeResult, probe
 from . import ingresses
 from .kube import SecretError
 from .runtime import Runtime, runtime_of
 
 JITTER = 0.1  # each interval varies by +-10% so that endpoints drift apart
+RETRY_CAP = 60.0  # longest wait between attempts of a failed API call (or the interval)
 log = logging.getLogger(__name__)
 
 
@@ -54,18 +57,21 @@ class Blocked(Exception):
         self.reason = reason
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _timestamp(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def _pause(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
+async def _pause(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> bool:
+    """Waits `seconds`, or until stopped or woken; returns whether woken (probe now)."""
     waits = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())]
     try:
-        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waits, timeout=max(seconds, 0), return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiting in waits:
             waiting.cancel()
-        wake.clear()
+    woken = wake.is_set()
+    wake.clear()
+    return woken
 
 
 async def _probe_config(
@@ -130,7 +136,7 @@ async def _ingress_verdict(
 
 
 def _status(
-    result: ProbeResult | None, conditions: list[Condition], generation: int | None
+    result: ProbeResult | None, conditions: list[Condition], generation: int | None, now: str
 ) -> dict[str, Any]:
     status: dict[str, Any] = {
         "observedGeneration": generation,
@@ -138,7 +144,7 @@ def _status(
     }
     if result is not None:
         status.update(
-            lastProbeTime=_now(),
+            lastProbeTime=now,
             cause=result.cause,
             checks=[c.to_dict() for c in result.checks],
         )
@@ -166,22 +172,33 @@ def _post_transitions(body: kopf.Body, changed: list[Verdict]) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Probed:
+    """What one probe found: the status to write, and the conditions whose status moved
+    since the last write (each gets one Event, once that status is written)."""
+
+    interval: float
+    at: datetime.datetime
+    status: dict[str, Any]
+    transitions: list[Verdict]
+
+
 async def probe_once(
     *,
     runtime: Runtime,
     body: kopf.Body,
     namespace: str,
     name: str,
+    written: WrittenStatus,
     ingress_index: ingresses.Index,
     ingress_class_index: ingresses.Index,
     logger: kopf.Logger,
-) -> float | None:
-    """One probe and status write; returns the seconds until the next one, or None when the
-    endpoint is gone (the status write found no object)."""
+) -> Probed:
+    """One probe, its conditions settled against the last written ones, and its metrics.
+    Raises ApiException, OSError or HTTPError when a read it needs (a Secret, an Ingress's
+    Service) fails; those reads come before the probe, so a retry probes nothing twice."""
     generation = body.get("metadata", {}).get("generation")
-    previous = [
-        Condition.model_validate(c) for c in (body.get("status") or {}).get("conditions") or []
-    ]
+    previous = written.conditions()
     result: ProbeResult | None = None
     interval = 60.0
     cert_threshold_days: int | None = None
@@ -196,8 +213,7 @@ async def probe_once(
             runtime.metrics.forget_endpoint(namespace, name)  # no stale series while paused
         else:
             config = await _probe_config(runtime, namespace, spec)
-            async with runtime.probe_slots.slot(namespace):
-                result = await probe(config, await runtime.guard_for(namespace))
+            guard = await runtime.guard_for(namespace)
             ingress = await _ingress_verdict(
                 runtime=runtime,
                 namespace=namespace,
@@ -206,6 +222,8 @@ async def probe_once(
                 ingress_index=ingress_index,
                 ingress_class_index=ingress_class_index,
             )
+            async with runtime.probe_slots.slot(namespace):
+                result = await probe(config, guard)
             verdicts = probe_verdicts(result, ingress)
     except ProbeConfigError as exc:
         verdicts = blocked_verdicts(
@@ -222,8 +240,9 @@ async def probe_once(
             f"the probe failed unexpectedly ({type(exc).__name__}); this is a wsaudit bug",
             [c.type for c in previous],
         )
-    conditions, changed = settle(verdicts, previous, generation, _now())
-    # Metrics first: they hold what was found even when the status write fails.
+    now = datetime.datetime.now(datetime.UTC)
+    conditions, changed = settle(verdicts, previous, generation, _timestamp(now))
+    # The metrics hold every probe (the status only changes), also while writes fail.
     current = [(c.type, c.status) for c in conditions]
     if result is not None:
         runtime.metrics.record_probe(
@@ -231,25 +250,140 @@ async def probe_once(
             name,
             result,
             conditions=current,
-            finished=time.time(),
+            finished=now.timestamp(),
             interval=interval,
             cert_threshold_days=cert_threshold_days,
         )
-    elif not suspended:
-        runtime.metrics.record_blocked(namespace, name, conditions=current, interval=interval)
-    try:
-        await runtime.kube.patch_status(namespace, name, _status(result, conditions, generation))
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    _post_transitions(body, changed)
-    if result is not None:
         logger.info(
             f"probed {result.url}: {'failed' if result.failed else 'ok'}"
             f"{f' ({result.cause})' if result.cause else ''}"
         )
-    return interval
+    elif not suspended:
+        runtime.metrics.record_blocked(namespace, name, conditions=current, interval=interval)
+    return Probed(interval, now, _status(result, conditions, generation, _timestamp(now)), changed)
+
+
+class _Loop:
+    """One endpoint's probe loop: when to probe, the status it last wrote, and the write
+    waiting for a retry."""
+
+    def __init__(
+        self,
+        *,
+        runtime: Runtime,
+        body: kopf.Body,
+        namespace: str,
+        name: str,
+        logger: kopf.Logger,
+        indices: Mapping[str, Any],
+    ) -> None:
+        self.runtime, self.body, self.namespace, self.name = runtime, body, namespace, name
+        self.logger, self.indices = logger, indices
+        self.clock = asyncio.get_running_loop().time
+        # The only read of the object's status: afterwards the loop knows what it wrote.
+        self.written = WrittenStatus.of(body.get("status"))
+        self.reads, self.writes = Backoff(), Backoff()
+        self.cap = RETRY_CAP
+        self.next_probe = self.clock() + _first_delay(body)
+        self.pending: Probed | None = None
+        self.retry_at = 0.0  # a failed write waits until then, and so does a newer status
+
+    async def run(self, stopped: kopf.DaemonStopped, wake: asyncio.Event) -> None:
+        while not stopped:
+            due = self.next_probe if self.pending is None else min(self.next_probe, self.retry_at)
+            woken = await _pause(stopped, wake, due - self.clock())
+            if stopped:
+                return
+            if woken or self.clock() >= self.next_probe:
+                await self._probe()
+            if (
+                self.pending is not None
+                and self.clock() >= self.retry_at
+                and not await self._write()
+            ):
+                # Deleted: the loop stops itself even if the DELETED event was missed (the
+                # endpoints carry no finalizer), so a tenant's server is never probed on.
+                return
+
+    async def _probe(self) -> None:
+        try:
+            probed = await probe_once(
+                runtime=self.runtime,
+                body=self.body,
+                namespace=self.namespace,
+                name=self.name,
+                written=self.written,
+                ingress_index=self.indices["ingress_index"],
+                ingress_class_index=self.indices["ingress_class_index"],
+                logger=self.logger,
+            )
+        except (ApiException, OSError, HTTPError) as exc:
+            delay = self.reads.next_delay(self.cap)
+            self.next_probe = self.clock() + delay
+            self._retrying("not probed", self.reads, delay, exc)
+            return
+        self.reads.reset()
+        self.cap = min(RETRY_CAP, probed.interval)
+        jitter = random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 (not cryptographic)
+        self.next_probe = self.clock() + probed.interval * jitter
+        # The newest status replaces one still waiting; nothing waits when nothing changed.
+        self.pending = probed if self.written.needs_write(probed.status, probed.at) else None
+
+    async def _write(self) -> bool:
+        """Writes the pending status; False when the endpoint is gone."""
+        assert self.pending is not None
+        metrics = self.runtime.metrics
+        try:
+            await self.runtime.kube.patch_status(self.namespace, self.name, self.pending.status)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            if exc.status != 422:
+                self._failed(exc)
+                return True
+            # The CRD's schema refused the content (a CRD older than the operator?): the
+            # same content would be refused again, so only the next probe writes again.
+            metrics.record_status_write("rejected")
+            log.error(
+                "status of %s/%s refused: %s; is the CRD older than the operator?",
+                self.namespace,
+                self.name,
+                _redacted(exc),
+            )
+        except (OSError, HTTPError) as exc:
+            self._failed(exc)
+            return True
+        else:
+            metrics.record_status_write("written")
+            self.written.record(self.pending.status)
+            _post_transitions(self.body, self.pending.transitions)
+            if self.writes.failures:
+                self.logger.info(f"status written after {self.writes.failures} failed attempts")
+        self.writes.reset()
+        self.pending = None
+        return True
+
+    def _failed(self, exc: Exception) -> None:
+        """Only the write is retried, after a backoff; a newer probe's status waits too."""
+        self.runtime.metrics.record_status_write("failed")
+        delay = self.writes.next_delay(self.cap)
+        self.retry_at = self.clock() + delay
+        self._retrying("status not written", self.writes, delay, exc)
+
+    def _retrying(self, what: str, backoff: Backoff, delay: float, exc: Exception) -> None:
+        """The first failure in a row as a warning (kopf posts it as an Event, so it never
+        carries the API's raw answer: its headers and body), the next ones to the log only."""
+        message = f"{what}, retrying in {delay:.1f} s: {_redacted(exc)}"
+        if backoff.failures == 1:
+            self.logger.warning(message)
+        else:
+            log.info(
+                "%s/%s: %s (%d failures in a row)",
+                self.namespace,
+                self.name,
+                message,
+                backoff.failures,
+            )
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
@@ -263,33 +397,22 @@ async def probe_loop(
     logger: kopf.Logger,
     **indices: Any,
 ) -> None:
+    """Probes every interval (jittered) or when woken; writes a probe's status only when it
+    changed (api/status.py), and retries a failed write alone, with backoff, until it
+    succeeds or the next probe brings a newer status."""
     runtime = runtime_of(memo)
     namespace = namespace or "default"
     wake = runtime.wakeup(namespace, name)
     try:
-        await _pause(stopped, wake, _first_delay(body))
-        while not stopped:
-            try:
-                interval = await probe_once(
-                    runtime=runtime,
-                    body=body,
-                    namespace=namespace,
-                    name=name,
-                    ingress_index=indices["ingress_index"],
-                    ingress_class_index=indices["ingress_class_index"],
-                    logger=logger,
-                )
-            except (ApiException, OSError, HTTPError) as exc:
-                # kopf posts warnings as Events on the object: never the API's raw answer
-                # (its headers and body), only what went wrong.
-                logger.warning(f"status not written, retrying soon: {_redacted(exc)}")
-                interval = 5.0
-            if interval is None:
-                # Deleted: the loop stops itself even if the DELETED event was missed (the
-                # endpoints carry no finalizer), so a tenant's server is never probed on.
-                return
-            jitter = random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 (not cryptographic)
-            await _pause(stopped, wake, interval * jitter)
+        loop = _Loop(
+            runtime=runtime,
+            body=body,
+            namespace=namespace,
+            name=name,
+            logger=logger,
+            indices=indices,
+        )
+        await loop.run(stopped, wake)
     finally:
         orphaned = runtime.forget_endpoint(namespace, name)
         release_ingresses(runtime, namespace, orphaned, indices["ingress_index"])

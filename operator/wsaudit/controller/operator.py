@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import ipaddress
 import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp.web
 import kopf
 from kopf._core.intents.handlers import DaemonHandler
 from prometheus_client import start_http_server
@@ -136,12 +138,54 @@ async def configure(*, settings: kopf.OperatorSettings, memo: Any, **_: Any) -> 
         await runtime.kube.ensure_peering(run.peering, run.namespaces)
     if run.webhook != "off":
         settings.admission.server = kopf.WebhookServer(
-            addr=run.bind_address,
+            addr=listen_address(run.bind_address),
             port=run.webhook_port,
             certfile=str(run.webhook_cert),
             pkeyfile=str(run.webhook_key),
         )
         settings.admission.managed = None  # the Helm chart owns the configuration
+
+
+def listen_address(bind_address: str) -> str | None:
+    """Where an asyncio server listens for `--bind-address`: None (every address of both
+    families) for `::`. asyncio makes a socket on `::` IPv6-only, unlike Linux's default
+    (net.ipv6.bindv6only=0) that the metrics server gets, and an operator bound to `::` in a
+    dual-stack cluster must still answer the kubelet and Prometheus on its IPv4 address."""
+    try:
+        unspecified = ipaddress.IPv6Address(bind_address).is_unspecified
+    except ValueError:
+        unspecified = False
+    return None if unspecified else bind_address
+
+
+async def _healthy(_request: aiohttp.web.Request) -> aiohttp.web.Response:
+    return aiohttp.web.json_response({})
+
+
+async def _operate(
+    settings: RunSettings, registry: kopf.OperatorRegistry, runtime: Runtime
+) -> None:
+    """kopf, with /healthz served on the same event loop (it stops answering when the loop
+    stops). wsaudit serves it instead of kopf's liveness_endpoint, which takes one URL, so
+    one address family for `::`."""
+    app = aiohttp.web.Application()
+    app.router.add_get("/healthz", _healthy)
+    health = aiohttp.web.AppRunner(app, handle_signals=False, access_log=None)
+    await health.setup()
+    try:
+        await aiohttp.web.TCPSite(
+            health, listen_address(settings.bind_address), settings.health_port
+        ).start()
+        await kopf.operator(
+            registry=registry,
+            clusterwide=settings.clusterwide,
+            namespaces=settings.namespaces,
+            standalone=settings.peering is None,
+            peering_name=settings.peering,
+            memo=kopf.Memo(runtime=runtime),
+        )
+    finally:
+        await health.cleanup()
 
 
 def run(settings: RunSettings) -> None:
@@ -158,14 +202,4 @@ def run(settings: RunSettings) -> None:
     start_http_server(
         settings.metrics_port, addr=settings.bind_address, registry=runtime.metrics.registry
     )
-    asyncio.run(
-        kopf.operator(
-            registry=registry,
-            clusterwide=settings.clusterwide,
-            namespaces=settings.namespaces,
-            standalone=settings.peering is None,
-            peering_name=settings.peering,
-            liveness_endpoint=f"http://{settings.bind_address}:{settings.health_port}/healthz",
-            memo=kopf.Memo(runtime=runtime),
-        )
-    )
+    asyncio.run(_operate(settings, registry, runtime))
