@@ -24,7 +24,7 @@ from ..probe import ProbeConfigError
 from ..probe.config import prepare
 from . import ingresses
 from .budget import WEBHOOK_READ_BUDGET, ReadBudget
-from .kube import Requester
+from .kube import KubeApi, Requester
 from .runtime import Runtime, runtime_of
 
 INGRESS_WEBHOOK = "validate-ingress"
@@ -107,12 +107,11 @@ async def validate_endpoint(
         prepare(parsed.probe_config())
     except ProbeConfigError as exc:
         raise kopf.AdmissionError(f"spec.{exc.field}: {exc.reason}", code=422) from None
-    if old is not None and dict(old.get("spec") or {}) == dict(spec):
-        return  # metadata only (labels, kopf's annotations): nothing goes anywhere new
-    refs = secret_references(parsed)
+    old_spec = None if old is None else dict(old.get("spec") or {})
+    refs = references_to_check(parsed, dict(spec), old_spec)
     if refs:
         requester = Requester.from_user_info(dict(userinfo))
-        await check_secret_access(runtime_of(memo), requester, namespace or "default", refs)
+        await check_secret_access(runtime_of(memo).kube, requester, namespace or "default", refs)
 
 
 # What wsaudit does with each referenced Secret's value, for the denial message.
@@ -122,18 +121,26 @@ _USES = {
 }
 
 
-def secret_references(spec: WebSocketEndpointSpec) -> dict[str, SecretKeyRef]:
-    """The spec's Secret references by field path."""
+def references_to_check(
+    parsed: WebSocketEndpointSpec, spec: Mapping[str, Any], old_spec: Mapping[str, Any] | None
+) -> dict[str, SecretKeyRef]:
+    """The Secret references (by field path) whose use the requester must be allowed: all of
+    them on CREATE and on an UPDATE that changes the spec (a new url, header or TLS setting
+    sends the same Secret somewhere else, so unchanged references are checked again); none
+    on an UPDATE of metadata only (labels, annotations, kopf's bookkeeping), which sends
+    nothing anywhere new."""
+    if old_spec is not None and old_spec == spec:
+        return {}
     refs: dict[str, SecretKeyRef] = {}
-    if spec.auth is not None:
-        refs["spec.auth.tokenSecretRef"] = spec.auth.token_secret_ref
-    if spec.tls.ca_secret_ref is not None:
-        refs["spec.tls.caSecretRef"] = spec.tls.ca_secret_ref
+    if parsed.auth is not None:
+        refs["spec.auth.tokenSecretRef"] = parsed.auth.token_secret_ref
+    if parsed.tls.ca_secret_ref is not None:
+        refs["spec.tls.caSecretRef"] = parsed.tls.ca_secret_ref
     return refs
 
 
 async def check_secret_access(
-    runtime: Runtime, requester: Requester, namespace: str, refs: Mapping[str, SecretKeyRef]
+    kube: KubeApi, requester: Requester, namespace: str, refs: Mapping[str, SecretKeyRef]
 ) -> None:
     """Denies unless a SubjectAccessReview says `requester` may get every referenced Secret.
     Fails closed: an answer not had within the budget, or an error, denies too."""
@@ -142,7 +149,7 @@ async def check_secret_access(
 
     async def may_get(name: str) -> bool | None:
         async def review(seconds: float) -> bool | None:
-            return await runtime.kube.may_get_secret(requester, namespace, name, seconds)
+            return await kube.may_get_secret(requester, namespace, name, seconds)
 
         return await budget.read(f"Secret {namespace}/{name}", review, None)
 
@@ -161,7 +168,7 @@ async def check_secret_access(
             else "the API server did not answer; retry"
         )
         raise kopf.AdmissionError(
-            f"{field}: wsaudit could not check that user \"{requester.username}\" may get the "
+            f'{field}: wsaudit could not check that user "{requester.username}" may get the '
             f"Secrets this endpoint references ({hint}), so it denies the request",
             code=503,
         ) from None
@@ -170,14 +177,14 @@ async def check_secret_access(
         if allowed is None:
             raise kopf.AdmissionError(
                 f"{field}: wsaudit could not check within {budget.seconds:g} s that user "
-                f"\"{requester.username}\" may get Secret {namespace}/{ref.name} (the API "
+                f'"{requester.username}" may get Secret {namespace}/{ref.name} (the API '
                 "server's SubjectAccessReview did not answer in time), so it denies the "
                 "request; retry",
                 code=503,
             )
         if not allowed:
             raise kopf.AdmissionError(
-                f"{field}: user \"{requester.username}\" may not get Secret "
+                f'{field}: user "{requester.username}" may not get Secret '
                 f"{namespace}/{ref.name}; wsaudit {_USES[field]}",
                 code=403,
             )
