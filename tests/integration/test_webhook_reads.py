@@ -119,7 +119,7 @@ def runtime() -> Runtime:
 async def test_a_stalled_read_leaves_the_ingress_answer_within_the_budget(
     api_server: FakeApiServer,
 ) -> None:
-    ingress = {
+    ingress: dict[str, Any] = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
         "metadata": {
