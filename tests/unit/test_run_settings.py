@@ -32,6 +32,13 @@ from wsaudit.settings import settings_from
         (["--metrics-port", "8080"], {}, "ports must differ"),
         (["--controller-config", "ingress-nginx"], {}, "'ingress-nginx' is not NAMESPACE/NAME"),
         ([], {"WSAUDIT_LOAD_BALANCER_SERVICES": "a/B"}, "WSAUDIT_LOAD_BALANCER_SERVICES"),
+        (
+            ["--allow-cluster-addresses", "node"],
+            {},
+            "--allow-cluster-addresses / WSAUDIT_ALLOW_CLUSTER_ADDRESSES: 'node' is not "
+            "api-server, nodes, services, all or none",
+        ),
+        ([], {"WSAUDIT_ALLOW_CLUSTER_ADDRESSES": "yes"}, "'yes' is not api-server, nodes"),
     ],
 )
 def test_invalid_settings_exit_2_naming_flag_and_twin(
@@ -70,6 +77,7 @@ def test_environment_twins_fill_what_flags_leave_out(
 def test_defaults_match_the_design() -> None:
     settings = settings_from(build_parser().parse_args(["run"]))
     assert settings.clusterwide and not settings.allow_private
+    assert settings.allow_cluster_addresses == frozenset()  # the cluster's addresses refused
     assert (settings.metrics_port, settings.webhook) == (9090, "off")
 
 
@@ -81,3 +89,28 @@ def test_cluster_level_objects_come_from_flags_or_their_twins(
     settings = settings_from(args)
     assert settings.controller_configs == (("ingress-nginx", "config"),)
     assert settings.load_balancer_services == (("ingress-nginx", "controller"), ("kong", "proxy"))
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "lifted"),
+    [
+        (["--allow-cluster-addresses", "nodes"], "", {"nodes"}),
+        (
+            ["--allow-cluster-addresses", "nodes", "--allow-cluster-addresses", "services"],
+            "",
+            {"nodes", "services"},
+        ),
+        ([], "api-server, Nodes", {"api-server", "nodes"}),
+        ([], "all", {"api-server", "nodes", "services"}),
+        # The chart's boolean value: true lifts every kind, false none.
+        ([], "true", {"api-server", "nodes", "services"}),
+        ([], "false", set()),
+        (["--allow-private"], "", set()),  # --allow-private does not lift them
+    ],
+)
+def test_cluster_address_kinds_are_lifted_one_by_one(
+    args: list[str], env: str, lifted: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WSAUDIT_ALLOW_CLUSTER_ADDRESSES", env)
+    settings = settings_from(build_parser().parse_args(["run", *args]))
+    assert settings.allow_cluster_addresses == lifted
