@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -40,6 +41,12 @@ ALL_TOGGLES = [
     "ingressAudit.loadBalancerServices={ingress-nginx/ingress-nginx-controller}",
     "--set",
     "probe.maxConcurrentPerNamespace=3",
+    "--set",
+    "networkPolicy.enabled=true",
+    "--set",
+    "networkPolicy.egress.probes.except={10.0.0.0/8,fd00::/8}",
+    "--set",
+    "networkPolicy.egress.apiServer.to[0].ipBlock.cidr=10.0.0.1/32",
 ]
 
 
@@ -59,7 +66,16 @@ def render(*args: str) -> list[dict[str, object]]:
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
 
-@pytest.mark.parametrize("toggles", [[], ALL_TOGGLES], ids=["defaults", "every-toggle"])
+@pytest.mark.parametrize(
+    "toggles",
+    [
+        [],
+        ALL_TOGGLES,
+        [*ALL_TOGGLES, "--set", "webhook.certificate.source=job"],
+        [*ALL_TOGGLES, "--set", "webhook.certificate.source=cert-manager"],
+    ],
+    ids=["defaults", "every-toggle", "certificate-job", "certificate-cert-manager"],
+)
 def test_helm_lint_and_template(toggles: list[str]) -> None:
     linted = helm("lint", "--strict", str(CHART), *toggles)
     assert linted.returncode == 0, linted.stdout + linted.stderr
@@ -74,6 +90,7 @@ def test_helm_lint_and_template(toggles: list[str]) -> None:
             "ConfigMap",
             "Role",
             "RoleBinding",
+            "NetworkPolicy",
         } <= kinds
 
 
@@ -104,6 +121,21 @@ def test_one_replica_is_recreated_several_roll() -> None:
     assert strategy("--set", "replicaCount=2", "--set", "strategy.type=Recreate") == {
         "type": "Recreate"
     }
+
+
+def deployment_env(*args: str) -> dict[str, str]:
+    deployment = next(d for d in render(*args) if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
+    return {e["name"]: e["value"] for e in container["env"]}
+
+
+def test_every_replica_count_joins_the_peering() -> None:
+    """Scaling up by an upgrade rolls new pods out beside the old one: were the old one
+    standalone (it ignores peers), both would probe. With peering one stays active."""
+    for replicas in ("1", "2", "5"):
+        assert deployment_env("--set", f"replicaCount={replicas}")["WSAUDIT_PEERING"] == "wsaudit"
+    cluster_role = next(d for d in render() if d["kind"] == "ClusterRole")
+    assert any("clusterkopfpeerings" in r["resources"] for r in cluster_role["rules"])  # type: ignore[index]
 
 
 def test_pod_ids_are_values_and_service_links_are_off() -> None:
@@ -202,6 +234,35 @@ def test_only_annotated_ingresses_reach_the_webhook() -> None:
         (["--set", "watchNamespaces={Prod}"], "does not match pattern"),
         (["--set", "probe.allowPrivat=true"], "additional properties 'allowPrivat' not allowed"),
         (["--set", "logFormat=xml"], "value must be one of 'text', 'json'"),
+        (
+            ["--set", "webhook.certificate.source=self-signed"],
+            "value must be one of 'generated', 'job', 'cert-manager'",
+        ),
+        (
+            ["--set", "webhook.certManager.enabled=true"],
+            "at '/webhook': additional properties 'certManager' not allowed",
+        ),
+        (
+            ["--set", "networkPolicy.egress.probes.except={10.0.0.0}"],
+            "at '/networkPolicy/egress/probes/except/0': '10.0.0.0' does not match pattern",
+        ),
+        (
+            ["--set", "networkPolicy.ingress.metrics.from[0].podSelectr.app=prometheus"],
+            "additional properties 'podSelectr' not allowed",
+        ),
+        (
+            ["--set", "networkPolicy.egress.dns.ports[0].protocol=ICMP"],
+            "value must be one of 'TCP', 'UDP', 'SCTP'",
+        ),
+        (
+            [
+                "--set",
+                "networkPolicy.enabled=true",
+                "--set",
+                "networkPolicy.egress.probes.allowList={203.0.113.0/24}",
+            ],
+            "networkPolicy.egress.apiServer.to: give the API server's addresses",
+        ),
     ],
 )
 def test_values_schema_rejects_wrong_values(values: list[str], message: str) -> None:
@@ -234,7 +295,18 @@ def test_rbac_is_least_privilege() -> None:
     resources = {r for rule in cluster_role["rules"] for r in rule["resources"]}  # type: ignore[index]
     assert "ingresses" not in resources and "websocketendpoints" not in resources
     roles = [d for d in namespaced if d["kind"] == "Role"]
-    assert {r["metadata"]["namespace"] for r in roles} == {"prod"}  # type: ignore[index]
+    assert {r["metadata"]["namespace"] for r in roles} == {"prod", "default"}  # type: ignore[index]
+    # In default: only what the probe guard needs to refuse the API server's own addresses.
+    (api_server,) = [r for r in roles if r["metadata"]["namespace"] == "default"]  # type: ignore[index]
+    assert api_server["rules"] == [  # type: ignore[index]
+        {
+            "apiGroups": [""],
+            "resources": ["services"],
+            "resourceNames": ["kubernetes"],
+            "verbs": ["get"],
+        },
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]},
+    ]
 
 
 def test_cluster_level_objects_get_a_role_for_that_one_object() -> None:
@@ -244,7 +316,11 @@ def test_cluster_level_objects_get_a_role_for_that_one_object() -> None:
         "--set",
         "ingressAudit.loadBalancerServices={ingress-nginx/ingress-nginx-controller}",
     )
-    roles = [d for d in rendered if d["kind"] == "Role"]
+    roles = [
+        d
+        for d in rendered
+        if d["kind"] == "Role" and d["metadata"]["namespace"] != "default"  # type: ignore[index]
+    ]
     granted = {
         (r["metadata"]["namespace"], rule["resources"][0], tuple(rule["resourceNames"]))  # type: ignore[index]
         for r in roles
@@ -277,6 +353,171 @@ def test_webhook_configuration_fails_open_fast_and_skips_system_namespaces() -> 
         "/validate-ingress",
         "/validate-websocketendpoint",
     }
+
+
+def webhook_objects(*args: str) -> list[dict[str, object]]:
+    return render("--set", "webhook.mode=deny", *args)
+
+
+def kind(documents: list[dict[str, object]], name: str) -> list[dict[str, Any]]:
+    return [cast(dict[str, Any], d) for d in documents if d["kind"] == name]
+
+
+def test_cert_manager_renewals_never_change_the_ca_bundle() -> None:
+    """A CA chain: the cainjector copies the serving certificate's ca.crt, the CA that signs
+    every renewal, so the caBundle the API server trusts stays valid across renewals."""
+    documents = webhook_objects("--set", "webhook.certificate.source=cert-manager")
+    issuers = {i["metadata"]["name"]: i["spec"] for i in kind(documents, "Issuer")}
+    certificates = {c["metadata"]["name"]: c["spec"] for c in kind(documents, "Certificate")}
+    assert issuers == {
+        "wsaudit-selfsigned": {"selfSigned": {}},
+        "wsaudit-webhook-ca": {"ca": {"secretName": "wsaudit-webhook-ca"}},
+    }
+    ca, serving = certificates["wsaudit-webhook-ca"], certificates["wsaudit-webhook"]
+    assert ca["isCA"] is True
+    assert ca["issuerRef"] == {"name": "wsaudit-selfsigned", "kind": "Issuer"}
+    assert ca["privateKey"]["rotationPolicy"] == "Never"  # a renewed CA still verifies
+    assert "isCA" not in serving
+    assert serving["issuerRef"] == {"name": "wsaudit-webhook-ca", "kind": "Issuer"}
+    assert serving["secretName"] == "wsaudit-webhook-tls"
+    assert serving["dnsNames"] == ["wsaudit-webhook.wsaudit.svc", "wsaudit-webhook.wsaudit"]
+    (configuration,) = kind(documents, "ValidatingWebhookConfiguration")
+    annotations = configuration["metadata"]["annotations"]
+    assert annotations["cert-manager.io/inject-ca-from"] == "wsaudit/wsaudit-webhook"
+    assert all("caBundle" not in h["clientConfig"] for h in configuration["webhooks"])
+    assert not kind(documents, "Secret")
+
+    own = webhook_objects(
+        "--set",
+        "webhook.certificate.source=cert-manager",
+        "--set",
+        "webhook.certificate.certManager.issuerRef.name=platform-ca",
+        "--set",
+        "webhook.certificate.certManager.issuerRef.kind=ClusterIssuer",
+    )
+    assert not kind(own, "Issuer")
+    (serving_only,) = kind(own, "Certificate")
+    assert serving_only["spec"]["issuerRef"] == {"name": "platform-ca", "kind": "ClusterIssuer"}
+
+
+def test_job_certificates_render_the_same_every_time() -> None:
+    """What Argo CD applies from two `helm template` renders is the same: no Secret and no
+    caBundle in the manifests (the hook Jobs create and keep them), so nothing is OutOfSync.
+    The generated certificate differs at each render: that mode needs `helm install`."""
+
+    def rendered(*args: str) -> str:
+        done = helm(
+            "template", "wsaudit", str(CHART), "-n", "wsaudit", "--set", "webhook.mode=deny", *args
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    job = rendered("--set", "webhook.certificate.source=job")
+    assert job == rendered("--set", "webhook.certificate.source=job")
+    assert rendered() != rendered()
+
+    documents = [d for d in yaml.safe_load_all(job) if d]
+    assert not kind(documents, "Secret")
+    (configuration,) = kind(documents, "ValidatingWebhookConfiguration")
+    assert all("caBundle" not in h["clientConfig"] for h in configuration["webhooks"])
+    (deployment,) = kind(documents, "Deployment")
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    mounted = next(v["secret"]["secretName"] for v in volumes if "secret" in v)
+    assert mounted == "wsaudit-webhook-job-tls"
+    jobs = {j["metadata"]["annotations"]["helm.sh/hook"]: j for j in kind(documents, "Job")}
+    assert set(jobs) == {"pre-install,pre-upgrade", "post-install,post-upgrade"}
+    for hooked in jobs.values():
+        pod = hooked["spec"]["template"]
+        assert pod["spec"]["containers"][0]["command"] == [
+            "python",
+            "-m",
+            "wsaudit.controller.webhook_certificate",
+            "--namespace=wsaudit",
+            f"--secret={mounted}",
+            "--service=wsaudit-webhook",
+            "--webhook-configuration=wsaudit",
+        ]
+        # Not selected by the operator's Services (nor its NetworkPolicy).
+        assert "app.kubernetes.io/name" not in pod["metadata"]["labels"]
+        assert pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_only_the_hooks_may_rewrite_the_webhook_configuration() -> None:
+    """The hooks' RBAC names the one Secret and the one configuration, and is deleted once
+    they succeed; the operator's own ServiceAccount cannot touch either."""
+    documents = webhook_objects("--set", "webhook.certificate.source=job")
+    hooked = [
+        d
+        for d in kind(documents, "Role") + kind(documents, "ClusterRole")
+        if d["metadata"]["name"] == "wsaudit-webhook-certificate"
+    ]
+    assert len(hooked) == 2
+    for role in hooked:
+        annotations = role["metadata"]["annotations"]
+        assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+        for rule in role["rules"]:
+            assert rule.get("resourceNames") or rule["verbs"] == ["create"], rule
+    rules = [r for role in hooked for r in role["rules"]]
+    (webhooks,) = [r for r in rules if r["resources"] == ["validatingwebhookconfigurations"]]
+    assert webhooks["resourceNames"] == ["wsaudit"]
+    operator_rules = [
+        r
+        for d in kind(documents, "ClusterRole") + kind(documents, "Role")
+        if d["metadata"]["name"] != "wsaudit-webhook-certificate"
+        for r in d["rules"]
+    ]
+    assert not any("validatingwebhookconfigurations" in r["resources"] for r in operator_rules)
+    assert not any(
+        "secrets" in r["resources"] and set(r["verbs"]) - {"get"} for r in operator_rules
+    )
+
+
+def test_network_policy_opens_the_operators_ports_and_closes_what_the_platform_says() -> None:
+    documents = render(
+        "--set",
+        "webhook.mode=warn",
+        "--set",
+        "networkPolicy.enabled=true",
+        "--set",
+        "networkPolicy.egress.probes.except={10.0.0.0/8,fd00::/8,192.168.0.0/16}",
+        "--set",
+        "networkPolicy.egress.apiServer.to[0].ipBlock.cidr=10.0.0.1/32",
+        "--set",
+        "networkPolicy.ingress.metrics.from[0].namespaceSelector.matchLabels.team=monitoring",
+    )
+    (policy,) = kind(documents, "NetworkPolicy")
+    spec = policy["spec"]
+    (deployment,) = kind(documents, "Deployment")
+    assert spec["podSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    opened = {rule["ports"][0]["port"]: rule.get("from") for rule in spec["ingress"]}
+    assert opened == {
+        9090: [{"namespaceSelector": {"matchLabels": {"team": "monitoring"}}}],
+        8080: None,
+        9443: None,
+    }
+    dns, api_server, probes = spec["egress"]
+    assert dns["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
+    assert api_server["to"] == [{"ipBlock": {"cidr": "10.0.0.1/32"}}]
+    assert probes == {
+        "to": [
+            {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "192.168.0.0/16"]}},
+            {"ipBlock": {"cidr": "::/0", "except": ["fd00::/8"]}},
+        ]
+    }
+    allow_listed = render(
+        "--set",
+        "networkPolicy.enabled=true",
+        "--set",
+        "networkPolicy.egress.probes.allowList={203.0.113.0/24}",
+        "--set",
+        "networkPolicy.egress.apiServer.to[0].ipBlock.cidr=10.0.0.1/32",
+    )
+    (policy,) = kind(allow_listed, "NetworkPolicy")
+    assert policy["spec"]["egress"][2] == {"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}]}
+    assert [r["ports"][0]["port"] for r in policy["spec"]["ingress"]] == [9090, 8080]
+    assert not kind(render(), "NetworkPolicy")
 
 
 def test_prometheus_rule_wraps_the_rule_file_with_extra_labels() -> None:

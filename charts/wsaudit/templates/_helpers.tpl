@@ -36,12 +36,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
+{{/* Every replica joins the kopf peering, one replica too: an upgrade from one replica to
+several rolls the new pods out beside the old one, and only peering keeps one of them active
+(a standalone operator ignores peers). */}}
 {{- define "wsaudit.peering" -}}
-{{- if gt (int .Values.replicaCount) 1 -}}{{ include "wsaudit.fullname" . }}{{- end -}}
+{{ include "wsaudit.fullname" . }}
 {{- end -}}
 
-{{/* Recreate with one replica: a RollingUpdate would run two standalone operators at once
-(duplicate probes, racing status writes). With more replicas peering keeps one active. */}}
+{{/* Recreate with one replica: the old pod stops before the new one starts (no pause while
+peers hand over). With more replicas, RollingUpdate: peering keeps one active. */}}
 {{- define "wsaudit.strategy" -}}
 {{- $strategy := deepCopy .Values.strategy -}}
 {{- if not $strategy.type -}}
@@ -53,15 +56,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- toYaml $strategy -}}
 {{- end -}}
 
-{{/* runAsUser, runAsGroup, fsGroup: each left out when null, for the platform to assign. */}}
-{{- define "wsaudit.podIds" -}}
-{{- $ids := dict -}}
-{{- range $key := list "runAsUser" "runAsGroup" "fsGroup" -}}
-{{- with index $.Values.securityContext $key -}}
-{{- $_ := set $ids $key (int64 .) -}}
-{{- end -}}
-{{- end -}}
-{{- with $ids }}{{ toYaml . }}{{ end -}}
+{{/* The pods' security context: runAsUser, runAsGroup, fsGroup each left out when null, for
+the platform to assign. */}}
+{{- define "wsaudit.podSecurityContext" -}}
+runAsNonRoot: true
+{{- range $key := list "runAsUser" "runAsGroup" "fsGroup" }}
+{{- with index $.Values.securityContext $key }}
+{{ $key }}: {{ int64 . }}
+{{- end }}
+{{- end }}
+seccompProfile:
+  type: RuntimeDefault
 {{- end -}}
 
 {{- define "wsaudit.metricsService" -}}
@@ -72,8 +77,29 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{ include "wsaudit.fullname" . }}-webhook
 {{- end -}}
 
+{{/* The Secret the operator mounts. The hook Jobs' Secret has a name of its own: Helm deletes
+the generated one when a release switches to source=job, after the pre-upgrade hook ran. */}}
 {{- define "wsaudit.webhookSecret" -}}
-{{ include "wsaudit.fullname" . }}-webhook-tls
+{{ include "wsaudit.fullname" . }}-webhook-{{ ternary "job-tls" "tls" (eq .Values.webhook.certificate.source "job") }}
+{{- end -}}
+
+{{- define "wsaudit.webhookCertificateJob" -}}
+{{ include "wsaudit.fullname" . }}-webhook-certificate
+{{- end -}}
+
+{{- define "wsaudit.image" -}}
+"{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
+{{- end -}}
+
+{{/* The containers' security context: the restricted Pod Security profile. */}}
+{{- define "wsaudit.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
 {{- end -}}
 
 {{/* Rules for the resources wsaudit handles; used in a ClusterRole, or a Role per namespace. */}}
