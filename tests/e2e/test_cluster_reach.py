@@ -42,12 +42,13 @@ class CountingListener(socketserver.ThreadingTCPServer):
 
     def __init__(self, address: str) -> None:
         self.connections = 0
+        self.address = address
         super().__init__((address, 0), _Answer)
         self.port = self.server_address[1]
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     def url(self, host: str | None = None) -> str:
-        return f"ws://{host or self.server_address[0]}:{self.port}/ws"
+        return f"ws://{host or self.address}:{self.port}/ws"
 
 
 class _Answer(socketserver.BaseRequestHandler):

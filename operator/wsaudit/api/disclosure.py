@@ -44,7 +44,8 @@ _CAUSES = {
     "backend-unavailable": "a proxy cannot reach a healthy backend; check the Service, its "
     "endpoints and the pods",
     "upgrade-not-forwarded": "the backend got no Upgrade request: a proxy in between drops "
-    "the Upgrade/Connection headers or speaks HTTP/1.0 to it",
+    "the Upgrade/Connection headers or speaks HTTP/1.0 to it (nginx: proxy_http_version 1.1; "
+    'proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade")',
     "engineio-error": "a Socket.IO (Engine.IO) error: check the transport, sticky sessions "
     "and the client's protocol version",
     "upgrade-ignored": "the path serves plain HTTP: a proxy dropped the Upgrade header, or "
@@ -58,7 +59,8 @@ _CAUSES = {
     "cors-middleware": "the allowed Origin was refused by CORS middleware in front of the "
     "WebSocket handler",
     "host-rewritten": "the endpoint's own origin was refused behind a proxy: forward Host "
-    "and the scheme to the server",
+    "and the scheme to the server (nginx: proxy_set_header Host $http_host; proxy_set_header "
+    "X-Forwarded-Proto $scheme)",
     "server-error": "the server failed handling the upgrade; check its logs",
     "upgrade-refused": "the server or a proxy refused the upgrade",
 }
