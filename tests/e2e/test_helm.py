@@ -3,15 +3,23 @@ chart's ServiceAccount permissions."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from support.cluster import Cluster
 from support.operator import BackgroundServers, OperatorProcess, condition, endpoint, wait_for
+from support.processes import free_port
 from support.servers import websocket_server
 
 pytestmark = pytest.mark.e2e
@@ -24,6 +32,14 @@ VALUES = [
     "--set", "dashboard.enabled=true",
     "--set", f"rbac.secretNamespaces={{{APP_NS}}}",
 ]  # fmt: skip
+NETWORK_POLICY = [
+    "--set", "networkPolicy.enabled=true",
+    "--set", "networkPolicy.egress.probes.except={10.0.0.0/8,fd00::/8}",
+    "--set", "networkPolicy.egress.apiServer.to[0].ipBlock.cidr=127.0.0.1/32",
+    "--set", "networkPolicy.ingress.metrics.from[0].namespaceSelector.matchLabels.team=monitoring",
+]  # fmt: skip
+# kopf announces peers every few seconds; two operators may both probe once before they meet.
+PEERING_SETTLE = 15
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +104,10 @@ def test_operator_with_the_chart_service_account_completes_a_probe(
     own_cluster.kubectl(
         "-n", APP_NS, "create", "secret", "generic", "token", "--from-literal=token=t0k3n"
     )
+    # Only Secrets that opt in are read.
+    own_cluster.kubectl(
+        "-n", APP_NS, "label", "secret", "token", "wsaudit.io/probe-credential=true"
+    )
     auth = {"tokenSecretRef": {"name": "token", "key": "token"}, "allowInsecureTransport": True}
     apply_in_app_namespace(
         own_cluster, endpoint("chat", server.url(), tls={"required": False}, auth=auth)
@@ -122,11 +142,13 @@ def test_operator_with_the_chart_service_account_completes_a_probe(
         operator.stop()
 
 
+@pytest.mark.parametrize("source", ["generated", "job", "cert-manager"])
 def test_every_toggle_renders_objects_the_api_server_accepts(
-    own_cluster: Cluster, installed: str
+    own_cluster: Cluster, installed: str, source: str
 ) -> None:
-    """Server-side dry run of the full render, the helm test Pod included, under the
-    restricted profile. prometheus-operator's kinds are left out: their CRDs are not here."""
+    """Server-side dry run of the full render, the helm test Pod and the certificate hooks
+    included, under the restricted profile. prometheus-operator's and cert-manager's kinds are
+    left out: their CRDs are not here."""
     rendered = own_cluster.helm(
         "template",
         "wsaudit",
@@ -137,12 +159,17 @@ def test_every_toggle_renders_objects_the_api_server_accepts(
         "--set",
         "webhook.mode=deny",
         "--set",
+        f"webhook.certificate.source={source}",
+        "--set",
         f"watchNamespaces={{{APP_NS}}}",
+        *NETWORK_POLICY,
     ).stdout
     documents = [d for d in yaml.safe_load_all(rendered) if d]
-    assert any(d["kind"] == "Pod" for d in documents)  # the helm test hook
+    kinds = {d["kind"] for d in documents}
+    assert {"Pod", "NetworkPolicy"} <= kinds  # the helm test hook, the policy
+    assert ("Job" in kinds) == (source == "job")
     for document in documents:
-        if document["apiVersion"].startswith("monitoring.coreos.com/"):
+        if document["apiVersion"].startswith(("monitoring.coreos.com/", "cert-manager.io/")):
             continue
         namespace = document["metadata"].get("namespace", RELEASE_NS)
         done = own_cluster.kubectl(
@@ -157,6 +184,295 @@ def test_every_toggle_renders_objects_the_api_server_accepts(
         )
         assert done.returncode == 0, f"{document['kind']}: {done.stderr}"
         assert "would violate PodSecurity" not in done.stderr, done.stderr
+
+
+def live_deployment(cluster: Cluster) -> dict[str, Any]:
+    done = cluster.kubectl("-n", RELEASE_NS, "get", "deployment", "wsaudit", "-o", "json")
+    found: dict[str, Any] = json.loads(done.stdout)
+    return found
+
+
+def peering_of(deployment: dict[str, Any]) -> str | None:
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    return next((e["value"] for e in env if e["name"] == "WSAUDIT_PEERING"), None)
+
+
+def webhook_trust(cluster: Cluster) -> tuple[str, list[str]]:
+    """The serving Secret's data and each webhook's caBundle, as the API server has them."""
+    secret = cluster.kubectl("-n", RELEASE_NS, "get", "secret", "wsaudit-webhook-tls", "-o", "json")
+    configuration = cluster.kubectl(
+        "get", "validatingwebhookconfiguration", "wsaudit", "-o", "json"
+    )
+    hooks = json.loads(configuration.stdout)["webhooks"]
+    return json.dumps(json.loads(secret.stdout)["data"]), [
+        h["clientConfig"]["caBundle"] for h in hooks
+    ]
+
+
+def test_an_upgrade_keeps_one_active_operator_and_the_webhook_certificate(
+    own_cluster: Cluster, installed: str
+) -> None:
+    """Upgrades that change values, on the real API server: the strategy follows the replica
+    count (Helm's patch clears rollingUpdate when switching to Recreate), every pod joins the
+    peering, and the generated certificate and caBundle are reused."""
+    trusted = webhook_trust(own_cluster)
+    for replicas, strategy in (("1", {"type": "Recreate"}), ("2", {"type": "RollingUpdate"})):
+        own_cluster.helm(
+            "upgrade",
+            "wsaudit",
+            str(CHART),
+            "--namespace",
+            RELEASE_NS,
+            "--reuse-values",
+            "--wait=false",
+            "--set",
+            f"replicaCount={replicas}",
+            "--set",
+            "logFormat=text",
+        )
+        deployment = live_deployment(own_cluster)
+        assert deployment["spec"]["replicas"] == int(replicas)
+        assert {k: v for k, v in deployment["spec"]["strategy"].items() if k == "type"} == strategy
+        if strategy["type"] == "Recreate":
+            assert "rollingUpdate" not in deployment["spec"]["strategy"]
+        assert peering_of(deployment) == "wsaudit"
+        assert webhook_trust(own_cluster) == trusted
+
+
+def probes_total(operator: OperatorProcess) -> float:
+    found = re.findall(
+        r'^wsaudit_probes_total\{result="\w+"\} ([0-9.e+]+)$', operator.metrics(), re.MULTILINE
+    )
+    return sum(float(value) for value in found)
+
+
+def rendered_peering(cluster: Cluster, *values: str) -> str | None:
+    """WSAUDIT_PEERING of the Deployment the chart renders with these values."""
+    rendered = cluster.helm("template", "wsaudit", str(CHART), *values).stdout
+    deployment = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment")
+    return peering_of(deployment)
+
+
+def test_scaling_up_by_an_upgrade_never_runs_two_active_operators(
+    own_cluster: Cluster,
+    installed: str,
+    servers: BackgroundServers,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """replicaCount 1 -> 2 rolls the new pods out beside the old one (RollingUpdate; there is
+    no kubelet here to run them). The old pod's operator and a new pod's, each configured as
+    its rendered Deployment says (WSAUDIT_PEERING), run side by side: one probes, the other
+    stands by. A standalone old pod would ignore the new one, and both would probe."""
+    server = servers.start(websocket_server("strict"))
+    for name in ("rolled-1", "rolled-2"):
+        apply_in_app_namespace(own_cluster, endpoint(name, server.url(), tls={"required": False}))
+    operators: list[OperatorProcess] = []
+    try:
+        for index, replicas in enumerate(("1", "2")):
+            peering = rendered_peering(own_cluster, "--set", f"replicaCount={replicas}")
+            if peering is None:
+                monkeypatch.delenv("WSAUDIT_PEERING", raising=False)
+            else:
+                monkeypatch.setenv("WSAUDIT_PEERING", peering)
+            operators.append(OperatorProcess(own_cluster, tmp_path / f"{index}.log"))
+            if index == 0:
+                wait_for(lambda: probes_total(operators[0]) >= 2, timeout=60)
+        time.sleep(PEERING_SETTLE)
+        before = [probes_total(o) for o in operators]
+        wait_for(lambda: sum(probes_total(o) for o in operators) >= sum(before) + 4, timeout=60)
+        moved = [o for o, count in zip(operators, before, strict=True) if probes_total(o) > count]
+        assert len(moved) == 1, [
+            (c, probes_total(o)) for o, c in zip(operators, before, strict=True)
+        ]
+    finally:
+        for operator in operators:
+            operator.stop()
+        own_cluster.kubectl("-n", APP_NS, "delete", "wse", "rolled-1", "rolled-2", check=False)
+
+
+GITOPS_NS = "gitops"
+
+
+class GitOpsSync:
+    """What Argo CD does with `helm template` output: Helm hooks become PreSync and PostSync
+    hooks (run, then deleted once they succeed), everything else is applied with kubectl.
+    There is no kubelet here, so each hook Job's container runs as a local process with its
+    ServiceAccount's token, and the webhook's Service points at the operator process on
+    loopback (ExternalName, and the webhook's port set to the process's): the same rewrite at
+    every sync, so the syncs differ only by what the chart renders."""
+
+    def __init__(self, cluster: Cluster, webhook_port: int, tmp_path: Path) -> None:
+        self.cluster, self.webhook_port, self.tmp_path = cluster, webhook_port, tmp_path
+
+    def render(self) -> str:
+        return self.cluster.helm(
+            "template",
+            "gitops",
+            str(CHART),
+            "--namespace",
+            GITOPS_NS,
+            "--set",
+            "crds.enabled=false",
+            "--set",
+            "webhook.mode=deny",
+            "--set",
+            "webhook.certificate.source=job",
+        ).stdout
+
+    def local(self, document: dict[str, Any]) -> dict[str, Any]:
+        if document["kind"] == "Service" and document["metadata"]["name"].endswith("-webhook"):
+            document["spec"] = {"type": "ExternalName", "externalName": "127.0.0.1"}
+        if document["kind"] == "ValidatingWebhookConfiguration":
+            for hook in document["webhooks"]:
+                hook["clientConfig"]["service"]["port"] = self.webhook_port
+        return document
+
+    def apply(self, documents: list[dict[str, Any]], *flags: str) -> str:
+        listed = json.dumps({"apiVersion": "v1", "kind": "List", "items": documents})
+        return self.cluster.kubectl("apply", *flags, "-f", "-", stdin=listed).stdout
+
+    def run_hook(self, job: dict[str, Any]) -> str:
+        pod = job["spec"]["template"]["spec"]
+        python, *args = pod["containers"][0]["command"]
+        assert python == "python"
+        token = self.cluster.service_account_kubeconfig(GITOPS_NS, pod["serviceAccountName"])
+        done = subprocess.run(
+            [sys.executable, *args],
+            env={**os.environ, "KUBECONFIG": str(token)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert not done.stderr, done.stderr
+        return done.stdout
+
+    def sync(self, *apply_flags: str) -> list[str]:
+        """One sync; returns the hook Jobs' output lines."""
+        documents = [self.local(d) for d in yaml.safe_load_all(self.render()) if d]
+
+        def hooks(phase: str) -> list[dict[str, Any]]:
+            return [
+                d
+                for d in documents
+                if f"{phase}-install"
+                in d["metadata"].get("annotations", {}).get("helm.sh/hook", "")
+            ]
+
+        said: list[str] = []
+        for phase in ("pre", "post"):
+            if phase == "post":
+                regular = [
+                    d
+                    for d in documents
+                    if "helm.sh/hook" not in d["metadata"].get("annotations", {})
+                ]
+                self.apply(regular, *apply_flags)
+            resources = [d for d in hooks(phase) if d["kind"] != "Job"]
+            self.apply(resources)
+            for job in (d for d in hooks(phase) if d["kind"] == "Job"):
+                said += self.run_hook(job).splitlines()
+            for resource in resources:  # hook-succeeded
+                self.cluster.kubectl(
+                    "delete", resource["kind"], resource["metadata"]["name"], "-n", GITOPS_NS
+                )
+        return said
+
+
+def gitops_state(cluster: Cluster) -> dict[str, Any]:
+    secret = json.loads(
+        cluster.kubectl(
+            "-n", GITOPS_NS, "get", "secret", "gitops-wsaudit-webhook-job-tls", "-o", "json"
+        ).stdout
+    )
+    configuration = json.loads(
+        cluster.kubectl(
+            "get", "validatingwebhookconfiguration", "gitops-wsaudit", "-o", "json"
+        ).stdout
+    )
+    return {
+        "secret": secret["data"],
+        "secret version": secret["metadata"]["resourceVersion"],
+        "owners": [o["uid"] for o in secret["metadata"].get("ownerReferences", [])],
+        "configuration uid": configuration["metadata"]["uid"],
+        "configuration version": configuration["metadata"]["resourceVersion"],
+        "caBundles": [h["clientConfig"].get("caBundle") for h in configuration["webhooks"]],
+    }
+
+
+def test_a_gitops_render_keeps_its_certificate_and_the_api_server_trusts_the_webhook(
+    own_cluster: Cluster, installed: str, tmp_path: Path
+) -> None:
+    """webhook.certificate.source=job with `helm template` renders (Argo CD): the first sync's
+    hooks create the Secret and set the caBundle, and the API server calls the webhook over
+    TLS it verifies; later syncs render the same manifests, change nothing, and the webhook
+    keeps answering, with client-side and with server-side apply."""
+    own_cluster.kubectl("create", "namespace", GITOPS_NS)
+    own_cluster.kubectl(
+        "label", "namespace", GITOPS_NS, "pod-security.kubernetes.io/enforce=restricted"
+    )
+    gitops = GitOpsSync(own_cluster, free_port(), tmp_path)
+    assert gitops.render() == gitops.render()
+
+    created, not_yet, kept, trusted = gitops.sync()
+    assert created == f"Secret {GITOPS_NS}/gitops-wsaudit-webhook-job-tls: created, with a new CA"
+    assert not_yet.endswith("not there yet (the post-install run sets its caBundle)")
+    assert kept.startswith(f"Secret {GITOPS_NS}/gitops-wsaudit-webhook-job-tls: kept (valid until")
+    assert trusted == "ValidatingWebhookConfiguration gitops-wsaudit: caBundle set on 2 webhook(s)"
+    first = gitops_state(own_cluster)
+    ca = first["secret"]["ca.crt"]
+    assert first["caBundles"] == [ca, ca]
+    assert first["owners"] == [first["configuration uid"]]  # uninstalling deletes the key too
+
+    # The kubelet's part: the Secret's files for the operator, run as the chart's account.
+    mounted = tmp_path / "webhook"
+    mounted.mkdir()
+    for key in ("tls.crt", "tls.key"):
+        (mounted / key).write_bytes(base64.b64decode(first["secret"][key]))
+    operator = OperatorProcess(
+        own_cluster,
+        tmp_path / "gitops.log",
+        "--webhook",
+        "deny",
+        "--webhook-port",
+        str(gitops.webhook_port),
+        "--webhook-cert",
+        str(mounted / "tls.crt"),
+        "--webhook-key",
+        str(mounted / "tls.key"),
+        "--peering",
+        "gitops-wsaudit",
+        kubeconfig=own_cluster.service_account_kubeconfig(GITOPS_NS, "gitops-wsaudit"),
+    )
+    origin = {"name": "Origin", "value": "https://app.example.com"}
+    forged = endpoint("forged", "wss://chat.example.com/ws", headers=[origin])
+
+    def webhook_rejects_the_forged_endpoint() -> None:
+        done = own_cluster.kubectl("-n", APP_NS, "apply", "-f", "-", stdin=forged, check=False)
+        assert done.returncode != 0
+        assert "spec.headers: Origin is set by the prober itself" in done.stderr
+
+    try:
+        webhook_rejects_the_forged_endpoint()
+        for apply_flags in ((), ("--server-side", "--force-conflicts")):
+            said = gitops.sync(*apply_flags)
+            assert [line.split(": ", 1)[1].split(" (")[0] for line in said] == [
+                "kept",
+                "already trusts the CA",
+            ] * 2
+            again = gitops_state(own_cluster)
+            assert again["secret"] == first["secret"]
+            assert again["caBundles"] == first["caBundles"]
+            assert again["secret version"] == first["secret version"]  # not even rewritten
+            if not apply_flags:  # kubectl apply found nothing to change
+                assert again["configuration version"] == first["configuration version"]
+            webhook_rejects_the_forged_endpoint()
+    finally:
+        operator.stop()
+    log = (tmp_path / "gitops.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
 
 
 def test_uninstall_keeps_the_crds(own_cluster: Cluster, installed: str) -> None:
