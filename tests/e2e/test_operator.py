@@ -9,6 +9,7 @@ import pytest
 
 from support import manifests
 from support.cluster import Cluster
+from support.endpoint_metrics import last_probe
 from support.operator import BackgroundServers, OperatorProcess, condition, endpoint, wait_for
 from support.servers import ALLOWED, websocket_server
 
@@ -93,17 +94,9 @@ def test_conditions_columns_events_and_metrics(
     )
     assert f'wsaudit_endpoint_up{{name="open",namespace="{namespace}"}} 1.0' in metrics
 
-    first_probe = json.loads(
-        cluster.kubectl("-n", namespace, "get", "wse", "open", "-o", "json").stdout
-    )["status"]["lastProbeTime"]
-
-    def probed_again() -> bool:
-        status = json.loads(
-            cluster.kubectl("-n", namespace, "get", "wse", "open", "-o", "json").stdout
-        )["status"]
-        return bool(status["lastProbeTime"] != first_probe)
-
-    wait_for(probed_again, timeout=40)
+    # The second probe finds the same: no second Event (and no status write).
+    first_probe = last_probe(operator, namespace, "open")
+    wait_for(lambda: last_probe(operator, namespace, "open") != first_probe, timeout=40)
     assert events(cluster, namespace, "open", "UntrustedOriginAccepted") == 2  # Ready + Origin
     assert events(cluster, namespace, "strict", "AllChecksPassed") == 1
 
@@ -276,14 +269,8 @@ def test_operator_survives_an_api_server_restart(
     before = condition(cluster, namespace, "steady", "Ready")
     cluster.script("restart-apiserver")
 
-    def last_probe() -> str:
-        body = json.loads(
-            cluster.kubectl("-n", namespace, "get", "wse", "steady", "-o", "json").stdout
-        )
-        return str(body["status"]["lastProbeTime"])
-
-    seen = last_probe()
-    wait_for(lambda: last_probe() != seen, timeout=60)
+    seen = last_probe(operator, namespace, "steady")
+    wait_for(lambda: last_probe(operator, namespace, "steady") != seen, timeout=60)
     assert operator.process.poll() is None
     assert condition(cluster, namespace, "steady", "Ready") == before  # no false transition
     apply(cluster, namespace, endpoint("after", server.url(), tls={"required": False}))
