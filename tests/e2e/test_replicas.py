@@ -73,9 +73,6 @@ def test_only_one_replica_probes_and_the_other_takes_over(
         second.stop()
 
 
-PEERING = "wsaudit-hooks"
-
-
 def outranking_peer() -> str:
     """A peering status entry that outranks every replica (their priorities are below
     2**31) for 10 minutes."""
@@ -127,6 +124,7 @@ def test_every_replica_gives_the_same_admission_answer(
         "spec": {"controller": "k8s.io/ingress-nginx"},
     }
     cluster.kubectl("apply", "-f", "-", stdin=json.dumps(ingress_class))
+    peering = f"wsaudit-hooks-{uuid.uuid4().hex[:6]}"  # the outranking peer stays in it
     balancer, backends = free_port(), [free_port(), free_port()]
     access_log = tmp_path / "balancer-access.log"
     logs = [tmp_path / "watched.log", tmp_path / "standby.log"]
@@ -138,14 +136,14 @@ def test_every_replica_gives_the_same_admission_answer(
 
         def replica(index: int) -> None:
             flags = webhook.flags(backends[index])
-            args = ("--peering", PEERING, "--webhook", "deny", *flags)
+            args = ("--peering", peering, "--webhook", "deny", *flags)
             stack.enter_context(running_operator(cluster, logs[index], *args))
 
         replica(0)
         wait_for(lambda: active(logs[:1]), 60)  # it watches: its indexes fill
         # A peer that outranks both pauses the first and keeps the second paused from its start.
         cluster.kubectl(
-            "patch", "clusterkopfpeering", PEERING, "--type=merge", "-p", outranking_peer()
+            "patch", "clusterkopfpeering", peering, "--type=merge", "-p", outranking_peer()
         )
         wait_for(lambda: not active(logs[:1]), 60)
         replica(1)
