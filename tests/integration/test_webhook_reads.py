@@ -149,11 +149,10 @@ async def test_a_stalled_read_leaves_the_ingress_answer_within_the_budget(
         },
     }
     warnings: list[str] = []
+    memo = kopf.Memo(runtime=runtime())
     started = time.monotonic()
     with pytest.raises(kopf.AdmissionError, match=r"ingress-nginx\.proxy-http-version"):
-        await admission.validate_ingress(
-            body=kopf.Body(ingress), memo=kopf.Memo(runtime=runtime()), warnings=warnings
-        )
+        await admission.validate_ingress(body=kopf.Body(ingress), memo=memo, warnings=warnings)
     assert time.monotonic() - started < ANSWERED_WITHIN
     assert warnings[0].startswith(
         "wsaudit could not read the controller ConfigMaps and Services (--controller-config, "
@@ -168,9 +167,10 @@ ALICE = Requester("alice", "42", ("team-a",), {"scopes.example.com": ("read",)})
 async def test_a_stalled_subject_access_review_denies_within_the_budget(
     api_server: FakeApiServer,
 ) -> None:
+    kube = runtime().kube
     started = time.monotonic()
     with pytest.raises(kopf.AdmissionError) as denied:
-        await admission.check_secret_access(runtime().kube, ALICE, "prod", REFS)
+        await admission.check_secret_access(kube, ALICE, "prod", REFS)
     assert time.monotonic() - started < ANSWERED_WITHIN
     assert denied.value.code == 503
     assert str(denied.value) == (
