@@ -184,6 +184,10 @@ class Demo:
             "demo-ca",
             f"--from-file=ca.crt={ca_file}",
         )
+        # wsaudit reads only Secrets that opt in (docs/operator.md#security-model).
+        self.kubectl(
+            "-n", NAMESPACE, "label", "secret", "demo-ca", "wsaudit.io/probe-credential=true"
+        )
         ca_ref = {"caSecretRef": {"name": "demo-ca", "key": "ca.crt"}}
         self.endpoints = [
             sample(
