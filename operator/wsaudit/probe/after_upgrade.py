@@ -29,7 +29,7 @@ from .frames import (
     FrameError,
     OversizedFrame,
     Pacer,
-    encode_frame,
+    Ponger,
     read_frame,
     text_frame,
 )
@@ -132,6 +132,7 @@ async def watch(
     talked = False  # the server sent a message (or Socket.IO connected)
     budget = MAX_WATCH_BYTES
     pacer = Pacer()
+    ponger = Ponger(writer)
     try:
         async with asyncio.timeout(seconds):
             for _ in range(MAX_FRAMES):
@@ -146,8 +147,7 @@ async def watch(
                         protocol=protocol,
                     )
                 if frame.opcode == OP_PING:
-                    writer.write(encode_frame(OP_PONG, frame.payload))
-                    await writer.drain()
+                    await ponger.answer(frame)
                     continue
                 if frame.opcode == OP_PONG or frame.opcode >= OP_CLOSE:
                     continue

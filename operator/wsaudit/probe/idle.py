@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from .frames import OP_CLOSE, OP_PING, OP_PONG, FrameError, Pacer, encode_frame, read_frame
+from .frames import OP_CLOSE, OP_PING, FrameError, Pacer, Ponger, read_frame
 from .handshake import OpenSocket
 from .models import Check, CheckStatus
 
@@ -18,14 +18,14 @@ from .models import Check, CheckStatus
 async def hold_idle(socket: OpenSocket, seconds: float) -> Check:
     started = time.perf_counter()
     pacer = Pacer()
+    ponger = Ponger(socket.writer)
     try:
         async with asyncio.timeout(seconds):
             while True:
                 await pacer.tick()  # a chatty server must not hold the loop
                 frame = await read_frame(socket.reader)
                 if frame.opcode == OP_PING:
-                    socket.writer.write(encode_frame(OP_PONG, frame.payload))
-                    await socket.writer.drain()
+                    await ponger.answer(frame)
                 elif frame.opcode == OP_CLOSE:
                     how = f"a close frame (code {frame.close_code})"
                     break
