@@ -230,6 +230,10 @@ def test_missing_secret_is_a_condition_and_others_keep_being_served(
     cluster.kubectl(
         "-n", namespace, "create", "secret", "generic", "chat-token", "--from-literal=token=t0k3n"
     )
+    # Only Secrets their owner opted in are read (docs/operator.md, "Secrets opt in").
+    cluster.kubectl(
+        "-n", namespace, "label", "secret", "chat-token", "wsaudit.io/probe-credential=true"
+    )
     cluster.kubectl(
         "-n",
         namespace,
