@@ -68,8 +68,8 @@ async def _audit_within(
     """The audit with IngressClasses, the configured cluster objects and what the rules
     need, as far as they are read within the budget."""
 
-    async def cluster_objects(_: float) -> dict[ObjectRef, Mapping[str, Any]]:
-        return await runtime.cluster_objects()
+    async def cluster_objects(seconds: float) -> dict[ObjectRef, Mapping[str, Any]]:
+        return await runtime.cluster_objects(request_timeout=seconds)
 
     async def read(ref: ObjectRef) -> Mapping[str, Any] | None:
         async def within(seconds: float) -> Mapping[str, Any] | None:

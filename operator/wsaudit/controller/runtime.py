@@ -17,7 +17,7 @@ from ..probe import AddressGuard
 from ..settings import RunSettings
 from ..slots import FairSlots
 from .cluster_addresses import ClusterAddressWatch
-from .kube import KubeApi
+from .kube import REQUEST_TIMEOUT, KubeApi
 
 
 @dataclass
@@ -40,7 +40,9 @@ class Runtime:
     # The configured cluster-level objects, as last read, and when.
     _cluster_objects: tuple[float, dict[ObjectRef, Mapping[str, Any]]] | None = None
 
-    async def cluster_objects(self) -> dict[ObjectRef, Mapping[str, Any]]:
+    async def cluster_objects(
+        self, request_timeout: float = REQUEST_TIMEOUT
+    ) -> dict[ObjectRef, Mapping[str, Any]]:
         """The controllers' ConfigMaps and LoadBalancer Services named in the settings,
         read at most once a minute (each Ingress audit uses them)."""
         now = time.monotonic()
@@ -52,7 +54,7 @@ class Runtime:
         ]
         found: dict[ObjectRef, Mapping[str, Any]] = {}
         for ref in refs:
-            obj = await self.kube.read_object(ref)
+            obj = await self.kube.read_object(ref, request_timeout)
             if obj is not None:
                 found[ref] = obj
         self._cluster_objects = (now, found)
