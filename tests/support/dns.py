@@ -86,8 +86,11 @@ class DnsServer(asyncio.DatagramProtocol):
         if qtype in _RECORDS:
             rtype, rdata, version = _RECORDS[qtype]
             for text in addresses:
-                if ipaddress.ip_address(text).version == version:
-                    reply.add_answer(RR(question.qname, rtype, rdata=rdata(text), ttl=0))
+                address = ipaddress.ip_address(text)
+                if address.version == version:
+                    # Packed: dnslib parses no dotted IPv4 inside IPv6 text (::ffff:a.b.c.d).
+                    record = rdata(tuple(address.packed))
+                    reply.add_answer(RR(question.qname, rtype, rdata=record, ttl=0))
                     matching.append(text)
         self.queries.append(Query(name, qtype, tuple(matching), time.monotonic()))
         if self._transport is not None:
