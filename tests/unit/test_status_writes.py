@@ -99,6 +99,19 @@ def test_merge_patch_follows_rfc_7386() -> None:
     assert target == {"a": {"b": 1, "c": 2}, "d": [1, 2], "e": "x"}  # not modified
 
 
+def test_nulls_inside_lists_are_dropped_as_the_api_server_stores_them() -> None:
+    """origin.missing's details name no Origin: stored without it, and not rewritten after
+    a restart for that."""
+    status = probed(NOW)
+    status["checks"][0]["details"] = {"origins": [{"origin": None, "status": 403}]}
+    stored = merge_patch({}, status)
+    assert stored["checks"][0]["details"] == {"origins": [{"status": 403}]}
+    later = NOW + datetime.timedelta(minutes=1)
+    assert not WrittenStatus.of(stored).needs_write(
+        {**status, "lastProbeTime": stamp(later)}, later
+    )
+
+
 def test_backoff_doubles_from_one_second_to_the_cap_with_full_jitter() -> None:
     backoff = Backoff(rng=random.Random(7))
     ceilings, delays = [], []

@@ -30,8 +30,10 @@ PROBE_TIME = "lastProbeTime"
 
 
 def merge_patch(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """`target` after a JSON merge patch (RFC 7386, what the status write sends): null
-    removes a key, objects merge, anything else (lists included) replaces."""
+    """`target` after a JSON merge patch (RFC 7386, what the status write sends), as the API
+    server stores it: null removes a key, objects merge, anything else (lists included)
+    replaces, and null members of objects inside lists are dropped too (a check's details
+    such as an Origin case without an Origin)."""
     merged = dict(target)
     for key, value in patch.items():
         if value is None:
@@ -40,8 +42,16 @@ def merge_patch(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str
             before = merged.get(key)
             merged[key] = merge_patch(before if isinstance(before, Mapping) else {}, value)
         else:
-            merged[key] = copy.deepcopy(value)
+            merged[key] = _without_nulls(value)
     return merged
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
 
 
 def _probe_time(status: Mapping[str, Any]) -> datetime.datetime | None:
