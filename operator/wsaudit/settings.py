@@ -4,6 +4,7 @@ validation with clear errors before anything starts."""
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -299,6 +300,14 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
     if len(set(used)) != len(used):
         raise SettingsError(f"the metrics, health and webhook ports must differ: {used}")
     peering = _value(args, "peering")
+    bind_address = str(_value(args, "bind_address") or "0.0.0.0")  # noqa: S104
+    try:
+        ipaddress.ip_address(bind_address)
+    except ValueError:
+        raise SettingsError(
+            f"{_flag('bind_address')}: {bind_address!r} is not an IP address (e.g. 0.0.0.0, "
+            ":: for both families, 127.0.0.1)"
+        ) from None
     return RunSettings(
         namespaces=namespaces,
         allow_private=bool(_value(args, "allow_private")),
@@ -312,7 +321,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         min_ingress_timeout=min_timeout,
         log_format=log_format,
         peering=str(peering) if peering else None,
-        bind_address=str(_value(args, "bind_address") or "0.0.0.0"),  # noqa: S104
+        bind_address=bind_address,
         controller_configs=_object_refs("controller_config", _value(args, "controller_config")),
         load_balancer_services=_object_refs(
             "load_balancer_service", _value(args, "load_balancer_service")

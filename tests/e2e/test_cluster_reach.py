@@ -164,11 +164,6 @@ def test_the_cluster_itself_gets_no_connection(
     assert "from Node reach-" in log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="controller/endpoints.py writes the probe's full result until it calls "
-    "api.disclosure.shown_to_tenant (issue 12); remove this mark once it does",
-)
 def test_the_status_shows_one_refusal_for_every_cluster_address(
     cluster: Cluster,
     namespace: str,

@@ -39,6 +39,11 @@ from wsaudit.settings import settings_from
             "api-server, nodes, services, all or none",
         ),
         ([], {"WSAUDIT_ALLOW_CLUSTER_ADDRESSES": "yes"}, "'yes' is not api-server, nodes"),
+        (
+            ["--bind-address", "localhost"],
+            {},
+            "--bind-address / WSAUDIT_BIND_ADDRESS: 'localhost' is not an IP address",
+        ),
     ],
 )
 def test_invalid_settings_exit_2_naming_flag_and_twin(

@@ -344,7 +344,12 @@ class CheckSummary(_Model):
 class WebSocketEndpointStatus(_Model):
     observed_generation: int | None = Field(default=None, alias="observedGeneration")
     last_probe_time: str | None = Field(
-        default=None, alias="lastProbeTime", json_schema_extra={"format": "date-time"}
+        default=None,
+        alias="lastProbeTime",
+        description="When the probe that last changed the status ran; refreshed at least "
+        "hourly while the endpoint is probed. Every probe's time is the metric "
+        "wsaudit_endpoint_last_probe_timestamp_seconds.",
+        json_schema_extra={"format": "date-time"},
     )
     cause: str | None = Field(default=None, description="Why the handshake failed, if it did.")
     conditions: list[Condition] = Field(

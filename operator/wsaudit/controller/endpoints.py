@@ -27,6 +27,7 @@ from ..api.conditions import (
     settle,
     suspended_verdicts,
 )
+from ..api.disclosure import shown_to_tenant
 from ..api.models import (
     GROUP,
     PLURAL,
@@ -146,7 +147,7 @@ def _status(
         status.update(
             lastProbeTime=now,
             cause=result.cause,
-            checks=[c.to_dict() for c in result.checks],
+            checks=[c.to_dict() for c in shown_to_tenant(result).checks],
         )
     return status
 
@@ -224,7 +225,9 @@ async def probe_once(
             )
             async with runtime.probe_slots.slot(namespace):
                 result = await probe(config, guard)
-            verdicts = probe_verdicts(result, ingress)
+            # Conditions and status carry only what a tenant may see (api/disclosure.py);
+            # metrics and the log keep the full result.
+            verdicts = probe_verdicts(shown_to_tenant(result), ingress)
     except ProbeConfigError as exc:
         verdicts = blocked_verdicts(
             "InvalidSpec", f"spec.{exc.field}: {exc.reason}", [c.type for c in previous]
