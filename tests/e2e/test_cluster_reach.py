@@ -1,6 +1,8 @@
 """A tenant cannot make the operator connect to the cluster itself: the API server (its
 address and its ClusterIP), a node, the Service range; not by IP literal, not by an IPv6
-form carrying it. Listeners of the test's own on those addresses count connections.
+form carrying it. The endpoints are written by a tenant (a client-certificate user who may
+only write WebSocketEndpoints in its namespace); listeners of the test's own on those
+addresses count connections.
 
 The local control plane (hack/cluster.sh) puts the API server on 127.0.60.1 and the Service
 range on 127.0.62.0/24; the Node objects here get 127.0.61.x addresses (no kubelet runs,
@@ -14,15 +16,18 @@ import ipaddress
 import json
 import socket
 import socketserver
+import subprocess
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from support.cluster import Cluster
 from support.operator import OperatorProcess, endpoint, running_operator, wait_for
+from support.tenants import Tenant, create_tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -105,20 +110,31 @@ def reach_operator(
         yield process
 
 
-def _apply(cluster: Cluster, namespace: str, name: str, url: str) -> None:
+# kubectl in one namespace, as a tenant (Tenant.kubectl) or as the admin.
+Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def tenant(cluster: Cluster, crds: None) -> Iterator[Tenant]:
+    created = create_tenant(cluster, "reach")
+    yield created
+    cluster.kubectl("delete", "namespace", created.namespace, "--wait=false", check=False)
+
+
+def _apply(kubectl: Kubectl, name: str, url: str) -> None:
     manifest = endpoint(name, url, tls={"required": False}, timeout="2s")
-    cluster.kubectl("-n", namespace, "apply", "-f", "-", stdin=manifest)
+    kubectl("apply", "-f", "-", stdin=manifest)
 
 
-def _status(cluster: Cluster, namespace: str, name: str) -> dict[str, object]:
-    done = cluster.kubectl("-n", namespace, "get", "wse", name, "-o", "json")
+def _status(kubectl: Kubectl, name: str) -> dict[str, object]:
+    done = kubectl("get", "wse", name, "-o", "json")
     status: dict[str, object] = json.loads(done.stdout).get("status") or {}
     return status
 
 
-def _probed(cluster: Cluster, namespace: str, name: str) -> dict[str, object]:
+def _probed(kubectl: Kubectl, name: str) -> dict[str, object]:
     found: dict[str, object] = wait_for(
-        lambda: (s := _status(cluster, namespace, name)).get("cause") and s, timeout=60
+        lambda: (s := _status(kubectl, name)).get("cause") and s, timeout=60
     )
     return found
 
@@ -146,15 +162,14 @@ def _refused_url(name: str, listeners: dict[str, CountingListener]) -> str:
 
 
 def test_the_cluster_itself_gets_no_connection(
-    cluster: Cluster,
-    namespace: str,
+    tenant: Tenant,
     reach_operator: OperatorProcess,
     listeners: dict[str, CountingListener],
 ) -> None:
     for name in REFUSED:
-        _apply(cluster, namespace, name, _refused_url(name, listeners))
+        _apply(tenant.kubectl, name, _refused_url(name, listeners))
     for name in REFUSED:
-        status = _probed(cluster, namespace, name)
+        status = _probed(tenant.kubectl, name)
         assert status["cause"] == "target-refused", (name, status)
     counts = {address: listeners[address].connections for address in listeners}
     assert counts == dict.fromkeys(counts, 0)
@@ -165,16 +180,15 @@ def test_the_cluster_itself_gets_no_connection(
 
 
 def test_the_status_shows_one_refusal_for_every_cluster_address(
-    cluster: Cluster,
-    namespace: str,
+    tenant: Tenant,
     reach_operator: OperatorProcess,
     listeners: dict[str, CountingListener],
 ) -> None:
     for name in ("api-server", "node-internal", "service-range"):
-        _apply(cluster, namespace, name, _refused_url(name, listeners))
+        _apply(tenant.kubectl, name, _refused_url(name, listeners))
     messages = set()
     for name in ("api-server", "node-internal", "service-range"):
-        status = _probed(cluster, namespace, name)
+        status = _probed(tenant.kubectl, name)
         text = json.dumps(status)
         for leak in (
             "an address of the cluster's API server",
@@ -194,7 +208,7 @@ def test_the_status_shows_one_refusal_for_every_cluster_address(
 
 def test_a_namespace_reaches_its_own_services_but_not_anothers(
     cluster: Cluster,
-    namespace: str,
+    tenant: Tenant,
     reach_operator: OperatorProcess,
     listeners: dict[str, CountingListener],
 ) -> None:
@@ -208,18 +222,19 @@ def test_a_namespace_reaches_its_own_services_but_not_anothers(
                 "metadata": {"name": name},
                 "spec": {"clusterIP": address, "ports": [{"port": listeners[address].port}]},
             }
-            target = namespace if name == "own" else other
+            target = tenant.namespace if name == "own" else other
             cluster.kubectl("-n", target, "apply", "-f", "-", stdin=json.dumps(service))
-        _apply(cluster, namespace, "own-service", listeners[OWN_SERVICE_IP].url())
-        _apply(cluster, namespace, "their-service", listeners[OTHER_SERVICE_IP].url())
-        assert _probed(cluster, namespace, "own-service")["cause"] == "route-not-found"
-        assert _probed(cluster, namespace, "their-service")["cause"] == "target-refused"
+        _apply(tenant.kubectl, "own-service", listeners[OWN_SERVICE_IP].url())
+        _apply(tenant.kubectl, "their-service", listeners[OTHER_SERVICE_IP].url())
+        assert _probed(tenant.kubectl, "own-service")["cause"] == "route-not-found"
+        assert _probed(tenant.kubectl, "their-service")["cause"] == "target-refused"
         assert listeners[OWN_SERVICE_IP].connections > 0
         assert listeners[OTHER_SERVICE_IP].connections == 0
         # Endpoints in default do not get the kubernetes Service's ClusterIP as their own.
         in_default = f"api-{uuid.uuid4().hex[:6]}"
-        _apply(cluster, "default", in_default, listeners[API_CLUSTER_IP].url())
-        assert _probed(cluster, "default", in_default)["cause"] == "target-refused"
+        admin_in_default = partial(cluster.kubectl, "-n", "default")
+        _apply(admin_in_default, in_default, listeners[API_CLUSTER_IP].url())
+        assert _probed(admin_in_default, in_default)["cause"] == "target-refused"
         assert listeners[API_CLUSTER_IP].connections == 0
     finally:
         cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)

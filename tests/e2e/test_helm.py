@@ -6,10 +6,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,15 @@ import pytest
 import yaml
 
 from support.cluster import Cluster
-from support.operator import BackgroundServers, OperatorProcess, condition, endpoint, wait_for
+from support.operator import (
+    BackgroundServers,
+    OperatorProcess,
+    condition,
+    endpoint,
+    probes_total,
+    the_one_probing,
+    wait_for,
+)
 from support.processes import free_port
 from support.servers import websocket_server
 
@@ -38,8 +44,6 @@ NETWORK_POLICY = [
     "--set", "networkPolicy.egress.apiServer.to[0].ipBlock.cidr=127.0.0.1/32",
     "--set", "networkPolicy.ingress.metrics.from[0].namespaceSelector.matchLabels.team=monitoring",
 ]  # fmt: skip
-# kopf announces peers every few seconds; two operators may both probe once before they meet.
-PEERING_SETTLE = 15
 
 
 @pytest.fixture(scope="module")
@@ -239,13 +243,6 @@ def test_an_upgrade_keeps_one_active_operator_and_the_webhook_certificate(
         assert webhook_trust(own_cluster) == trusted
 
 
-def probes_total(operator: OperatorProcess) -> float:
-    found = re.findall(
-        r'^wsaudit_probes_total\{result="\w+"\} ([0-9.e+]+)$', operator.metrics(), re.MULTILINE
-    )
-    return sum(float(value) for value in found)
-
-
 def rendered_peering(cluster: Cluster, *values: str) -> str | None:
     """WSAUDIT_PEERING of the Deployment the chart renders with these values."""
     rendered = cluster.helm("template", "wsaudit", str(CHART), *values).stdout
@@ -278,13 +275,7 @@ def test_scaling_up_by_an_upgrade_never_runs_two_active_operators(
             operators.append(OperatorProcess(own_cluster, tmp_path / f"{index}.log"))
             if index == 0:
                 wait_for(lambda: probes_total(operators[0]) >= 2, timeout=60)
-        time.sleep(PEERING_SETTLE)
-        before = [probes_total(o) for o in operators]
-        wait_for(lambda: sum(probes_total(o) for o in operators) >= sum(before) + 4, timeout=60)
-        moved = [o for o, count in zip(operators, before, strict=True) if probes_total(o) > count]
-        assert len(moved) == 1, [
-            (c, probes_total(o)) for o, c in zip(operators, before, strict=True)
-        ]
+        the_one_probing(operators)
     finally:
         for operator in operators:
             operator.stop()

@@ -19,10 +19,13 @@ from support import manifests
 from support.cluster import Cluster
 from support.nginx import nginx_running
 from support.operator import (
+    PEERING_SETTLE,
     BackgroundServers,
     OperatorProcess,
     endpoint,
+    probes_total,
     running_operator,
+    the_one_probing,
     wait_for,
 )
 from support.processes import free_port
@@ -30,16 +33,7 @@ from support.servers import websocket_server
 from support.webhook import Webhook, registered_webhook
 
 pytestmark = pytest.mark.e2e
-# kopf announces peers every few seconds; both replicas may probe once before they meet.
-PEERING_SETTLE = 15
 PEERING_CRDS = Path(__file__).resolve().parents[2] / "crds" / "kopf.dev_clusterkopfpeerings.yaml"
-
-
-def probes(operator: OperatorProcess) -> float:
-    found = re.findall(
-        r'^wsaudit_probes_total\{result="\w+"\} ([0-9.e+]+)$', operator.metrics(), re.MULTILINE
-    )
-    return sum(float(value) for value in found)
 
 
 def test_only_one_replica_probes_and_the_other_takes_over(
@@ -55,19 +49,12 @@ def test_only_one_replica_probes_and_the_other_takes_over(
         for name in ("one", "two"):
             manifest = endpoint(name, server.url(), tls={"required": False})
             cluster.kubectl("-n", namespace, "apply", "-f", "-", stdin=manifest)
-        wait_for(lambda: sum(probes(r) for r in replicas) >= 2, timeout=60)
-        time.sleep(PEERING_SETTLE)
-        # Once the peers have seen each other, exactly one replica's probe count moves.
-        before = [probes(r) for r in replicas]
-        wait_for(lambda: sum(probes(r) for r in replicas) >= sum(before) + 4, timeout=60)
-        moved = [r for r, count in zip(replicas, before, strict=True) if probes(r) > count]
-        assert len(moved) == 1, [
-            (count, probes(r)) for r, count in zip(replicas, before, strict=True)
-        ]
-        standby = second if moved[0] is first else first
-        paused_at = probes(standby)
-        moved[0].stop()
-        wait_for(lambda: probes(standby) > paused_at, timeout=120, every=1)
+        wait_for(lambda: sum(probes_total(r) for r in replicas) >= 2, timeout=60)
+        active = the_one_probing(replicas)
+        standby = second if active is first else first
+        paused_at = probes_total(standby)
+        active.stop()
+        wait_for(lambda: probes_total(standby) > paused_at, timeout=120, every=1)
     finally:
         first.stop()
         second.stop()

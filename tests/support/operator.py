@@ -7,19 +7,20 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 from . import manifests
 from .cluster import Cluster
-from .nginx import free_port
+from .processes import free_port
 from .servers import Running
 
 
@@ -130,3 +131,27 @@ def running_operator(cluster: Cluster, log: Path, *args: str) -> Iterator[Operat
         yield operator
     finally:
         operator.stop()
+
+
+# kopf announces peers every few seconds; peers that start together may each probe before
+# they meet.
+PEERING_SETTLE = 15
+
+
+def probes_total(operator: OperatorProcess) -> float:
+    """The operator's wsaudit_probes_total over every result."""
+    found = re.findall(
+        r'^wsaudit_probes_total\{result="\w+"\} ([0-9.e+]+)$', operator.metrics(), re.MULTILINE
+    )
+    return sum(float(value) for value in found)
+
+
+def the_one_probing(operators: Sequence[OperatorProcess]) -> OperatorProcess:
+    """After the peers had time to meet, exactly one operator's probe count moves: that
+    one (asserted)."""
+    time.sleep(PEERING_SETTLE)
+    before = [probes_total(o) for o in operators]
+    wait_for(lambda: sum(probes_total(o) for o in operators) >= sum(before) + 4, timeout=60)
+    moved = [o for o, count in zip(operators, before, strict=True) if probes_total(o) > count]
+    assert len(moved) == 1, [(c, probes_total(o)) for o, c in zip(operators, before, strict=True)]
+    return moved[0]
