@@ -7,7 +7,6 @@ Exit codes are a contract for CI pipelines: 0 nothing failed, 1 something failed
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -15,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from . import __version__
+from . import __version__, eventloop
 from .api.crd import crd_yaml
 from .audit import AuditSettings, IngressAudit, InputError, Severity, audit_documents, parse_stream
 from .audit.durations import human
@@ -370,7 +369,7 @@ def _run_probe(args: argparse.Namespace, out: TextIO) -> int:
         insecure_credentials=args.allow_insecure_credentials,
     )
     try:
-        result = asyncio.run(probe(config, guard))
+        result = eventloop.run(probe(config, guard))
     except ProbeConfigError as exc:
         raise UsageError(str(exc)) from None
     if args.output == "json":

@@ -16,6 +16,7 @@ import kopf
 from kopf._core.intents.handlers import DaemonHandler
 from prometheus_client import start_http_server
 
+from .. import eventloop
 from ..api.models import GROUP, PLURAL, VERSION
 from ..settings import RunSettings
 from . import admission, cluster_addresses, endpoints, ingresses
@@ -202,4 +203,4 @@ def run(settings: RunSettings) -> None:
     start_http_server(
         settings.metrics_port, addr=settings.bind_address, registry=runtime.metrics.registry
     )
-    asyncio.run(_operate(settings, registry, runtime))
+    eventloop.run(_operate(settings, registry, runtime))  # uvloop where installed
