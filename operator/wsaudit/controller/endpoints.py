@@ -93,19 +93,13 @@ async def _probe_config(
 
 def _serving_ingress(
     namespace: str, spec: WebSocketEndpointSpec, index: ingresses.Index
-) -> tuple[str | None, dict[str, Any] | None]:
+) -> tuple[str | None, Mapping[str, Any] | None]:
     """The referenced Ingress, or the one in the namespace whose rules serve the URL's host
     and path with the Ingress API's matching (audit/matching.py)."""
     if spec.ingress_ref is not None:
-        return spec.ingress_ref.name, ingresses.latest(index, (namespace, spec.ingress_ref.name))
+        return spec.ingress_ref.name, index.get((namespace, spec.ingress_ref.name))
     url = urlsplit(spec.url)
-    candidates = [
-        (key[1], body)
-        for key in index
-        if isinstance(key, tuple)
-        and key[0] == namespace
-        and (body := ingresses.latest(index, key)) is not None
-    ]
+    candidates = [(ingress, body) for (ns, ingress), body in index.items() if ns == namespace]
     found = best_match(candidates, url.hostname or "", url.path or "/")
     if found is None:
         return None, None
@@ -118,17 +112,15 @@ async def _ingress_verdict(
     namespace: str,
     name: str,
     spec: WebSocketEndpointSpec,
-    ingress_index: ingresses.Index,
-    ingress_class_index: ingresses.Index,
 ) -> Verdict | None:
-    ingress_name, body = _serving_ingress(namespace, spec, ingress_index)
+    ingress_name, body = _serving_ingress(namespace, spec, runtime.ingress_watch.ingresses.objects)
     newly, orphaned = runtime.refer(namespace, name, ingress_name)
-    release_ingresses(runtime, namespace, orphaned, ingress_index)
+    release_ingresses(runtime, namespace, orphaned)
     if ingress_name is None:
         return None
     if body is None:
         return ingress_configured(None, f"{namespace}/{ingress_name}")
-    result = await ingresses.audit(runtime, body, ingress_class_index)
+    result = await ingresses.audit(runtime, body)
     if result is None:
         return None
     if newly:
@@ -152,12 +144,10 @@ def _status(
     return status
 
 
-def release_ingresses(
-    runtime: Runtime, namespace: str, orphaned: Sequence[str], ingress_index: ingresses.Index
-) -> None:
+def release_ingresses(runtime: Runtime, namespace: str, orphaned: Sequence[str]) -> None:
     """An Ingress no endpoint refers to any more keeps its findings only if annotated."""
     for ingress in orphaned:
-        body = ingresses.latest(ingress_index, (namespace, ingress))
+        body = runtime.ingress_watch.ingresses.objects.get((namespace, ingress))
         if body is None or not ingresses.serves_websockets(runtime, namespace, ingress, body):
             ingresses.forget(runtime, namespace, ingress)
 
@@ -191,8 +181,6 @@ async def probe_once(
     namespace: str,
     name: str,
     written: WrittenStatus,
-    ingress_index: ingresses.Index,
-    ingress_class_index: ingresses.Index,
     logger: kopf.Logger,
 ) -> Probed:
     """One probe, its conditions settled against the last written ones, and its metrics.
@@ -220,8 +208,6 @@ async def probe_once(
                 namespace=namespace,
                 name=name,
                 spec=spec,
-                ingress_index=ingress_index,
-                ingress_class_index=ingress_class_index,
             )
             async with runtime.probe_slots.slot(namespace):
                 result = await probe(config, guard)
@@ -278,10 +264,9 @@ class _Loop:
         namespace: str,
         name: str,
         logger: kopf.Logger,
-        indices: Mapping[str, Any],
     ) -> None:
         self.runtime, self.body, self.namespace, self.name = runtime, body, namespace, name
-        self.logger, self.indices = logger, indices
+        self.logger = logger
         self.clock = asyncio.get_running_loop().time
         # The only read of the object's status: afterwards the loop knows what it wrote.
         self.written = WrittenStatus.of(body.get("status"))
@@ -316,8 +301,6 @@ class _Loop:
                 namespace=self.namespace,
                 name=self.name,
                 written=self.written,
-                ingress_index=self.indices["ingress_index"],
-                ingress_class_index=self.indices["ingress_class_index"],
                 logger=self.logger,
             )
         except (ApiException, OSError, HTTPError) as exc:
@@ -398,7 +381,7 @@ async def probe_loop(
     stopped: kopf.DaemonStopped,
     memo: Any,
     logger: kopf.Logger,
-    **indices: Any,
+    **_: Any,
 ) -> None:
     """Probes every interval (jittered) or when woken; writes a probe's status only when it
     changed (api/status.py), and retries a failed write alone, with backoff, until it
@@ -413,12 +396,11 @@ async def probe_loop(
             namespace=namespace,
             name=name,
             logger=logger,
-            indices=indices,
         )
         await loop.run(stopped, wake)
     finally:
         orphaned = runtime.forget_endpoint(namespace, name)
-        release_ingresses(runtime, namespace, orphaned, indices["ingress_index"])
+        release_ingresses(runtime, namespace, orphaned)
 
 
 def _redacted(exc: BaseException) -> str:

@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..audit import AuditSettings, Finding, ObjectRef
+from ..audit import AuditSettings, ObjectRef
 from ..metrics import Metrics
 from ..probe import AddressGuard
 from ..settings import RunSettings
 from ..slots import FairSlots
 from .cluster_addresses import ClusterAddressWatch
+from .ingress_watch import IngressWatch
 from .kube import REQUEST_TIMEOUT, KubeApi
 
 
@@ -33,8 +34,8 @@ class Runtime:
     references: defaultdict[tuple[str, str], set[str]] = field(
         default_factory=lambda: defaultdict(set)
     )
-    # (namespace, ingress) -> the findings last published (to post Events only on change)
-    published: dict[tuple[str, str], tuple[Finding, ...]] = field(default_factory=dict)
+    # Ingresses and IngressClasses as watched, and the Event last posted on each Ingress
+    ingress_watch: IngressWatch = field(default_factory=IngressWatch)
     # (namespace, endpoint) -> wakes its probe loop early (spec or Ingress changed)
     wakeups: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
     # The configured cluster-level objects, as last read, and when.
