@@ -115,8 +115,9 @@ def _summary(findings: list[Finding]) -> str:
 
 
 def forget(runtime: Runtime, namespace: str, name: str) -> None:
+    """Its findings go; the Event last posted stays on the Ingress, and so does its memory
+    (at start, an unannotated Ingress is forgotten until an endpoint refers to it again)."""
     runtime.metrics.forget_ingress(namespace, name)
-    runtime.ingress_watch.posted.pop((namespace, name), None)
 
 
 @kopf.on.event(*INGRESS)
@@ -128,6 +129,7 @@ async def ingress_changed(
     ingresses = runtime.ingress_watch.ingresses
     if event["type"] == "DELETED":
         ingresses.drop((namespace, name))
+        runtime.ingress_watch.posted.pop((namespace, name), None)
         forget(runtime, namespace, name)
     else:
         ingresses.put((namespace, name), body)
