@@ -1,6 +1,7 @@
 """Status writes against the real API server: nothing written when nothing changed, a
 failed write retried alone with backoff (never re-probing the tenant's server), one Event
-per transition, and the operator's servers bound to `::`."""
+per transition, the schedule after a restart and wake-ups while writes fail, and the
+operator's servers bound to `::`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +23,15 @@ import trustme
 from support import manifests
 from support.cluster import Cluster
 from support.endpoint_metrics import last_probe, sample
+from support.handshakes import Handshakes
 from support.operator import BackgroundServers, OperatorProcess, condition, endpoint, wait_for
-from support.servers import ALLOWED, websocket_server
+from support.servers import websocket_server
 from support.webhook import registered_webhook
+from wsaudit.schedule import JITTER
 
 pytestmark = pytest.mark.e2e
 
 INTERVAL = 10.0  # the CRD's minimum; the write backoff's cap is the interval below a minute
-
-
-class Handshakes:
-    """A WebSocket server's origin policy that counts the probes it sees (one handshake
-    with the allowed Origin each) and can be switched from accepting every Origin to
-    accepting only the allowed one."""
-
-    def __init__(self, *, open_to_all: bool = False) -> None:
-        self.allowed: list[float] = []
-        self.open_to_all = open_to_all
-
-    def __call__(self, origin: str | None) -> bool:
-        if origin == ALLOWED:
-            self.allowed.append(time.monotonic())
-        return self.open_to_all or origin == ALLOWED
-
-    def since(self, moment: float) -> int:
-        return sum(1 for seen in self.allowed if seen >= moment)
 
 
 def apply(cluster: Cluster, namespace: str, *manifests_: str) -> None:
@@ -192,18 +178,47 @@ RETRY_LINE = re.compile(
 )
 
 
-def test_a_failed_status_write_is_retried_alone_with_backoff(
-    cluster: Cluster, crds: None, namespace: str, servers: BackgroundServers, tmp_path: Path
-) -> None:
+@dataclass
+class Unwritable:
+    """An operator's ServiceAccount with the chart's RBAC but patch on the status."""
+
+    cluster: Cluster
+    namespace: str
+    kubeconfig: Path
+
+    @property
+    def roles(self) -> list[str]:
+        return [f"{self.namespace}-wsaudit", f"{self.namespace}-wsaudit-status"]
+
+    def allow_status_writes(self) -> None:
+        grant(self.cluster, self.roles[1], STATUS_PATCH, f"{self.namespace}/wsaudit")
+
+
+@pytest.fixture
+def unwritable(cluster: Cluster, crds: None, namespace: str) -> Iterator[Unwritable]:
     cluster.kubectl("-n", namespace, "create", "serviceaccount", "wsaudit")
-    roles = [f"{namespace}-wsaudit", f"{namespace}-wsaudit-status"]
-    grant(cluster, roles[0], OPERATOR_RULES, f"{namespace}/wsaudit")
+    grant(cluster, f"{namespace}-wsaudit", OPERATOR_RULES, f"{namespace}/wsaudit")
     kubeconfig = cluster.service_account_kubeconfig(namespace, "wsaudit")
+    account = Unwritable(cluster, namespace, kubeconfig)
+    yield account
+    for role in account.roles:
+        cluster.kubectl("delete", "clusterrolebinding,clusterrole", role, check=False)
+
+
+def test_a_failed_status_write_is_retried_alone_with_backoff(
+    cluster: Cluster,
+    namespace: str,
+    unwritable: Unwritable,
+    servers: BackgroundServers,
+    tmp_path: Path,
+) -> None:
     interval = 20.0  # longer than the minimum: re-probing every 5 s would stand out
     handshakes = Handshakes()
     server = servers.start(websocket_server(handshakes))
     log = tmp_path / "wsaudit.log"
-    operator = OperatorProcess(cluster, log, "--namespace", namespace, kubeconfig=kubeconfig)
+    operator = OperatorProcess(
+        cluster, log, "--namespace", namespace, kubeconfig=unwritable.kubeconfig
+    )
     try:
         spec = {"interval": "20s", "tls": {"required": False}}
         apply(cluster, namespace, endpoint("chat", server.url(), **spec))
@@ -223,7 +238,7 @@ def test_a_failed_status_write_is_retried_alone_with_backoff(
         assert all(delay <= min(interval, 2 ** (n - 1)) for delay, n in retries)
         assert resource(cluster, namespace, "chat").get("status") is None
 
-        grant(cluster, roles[1], STATUS_PATCH, f"{namespace}/wsaudit")
+        unwritable.allow_status_writes()
         # Written at the next attempt: within the backoff's cap (the interval).
         wait_for(lambda: is_ready(cluster, namespace, "chat"), timeout=interval + 3)
         wait_for(lambda: event_counts(cluster, namespace)[("chat", "AllChecksPassed")], 10)
@@ -232,8 +247,76 @@ def test_a_failed_status_write_is_retried_alone_with_backoff(
         assert event_counts(cluster, namespace)[("chat", "AllChecksPassed")] == 1
     finally:
         operator.stop()
-        for role in roles:
-            cluster.kubectl("delete", "clusterrolebinding,clusterrole", role, check=False)
+
+
+def test_only_a_spec_generation_the_loop_has_not_probed_wakes_it(
+    cluster: Cluster,
+    namespace: str,
+    unwritable: Unwritable,
+    servers: BackgroundServers,
+    tmp_path: Path,
+) -> None:
+    """While status writes fail, status.observedGeneration stays behind: a wake-up decided
+    from it re-probed on every change of the object (here: labels). The loop remembers the
+    generation it probed."""
+    handshakes = Handshakes()
+    server = servers.start(websocket_server(handshakes))
+    operator = OperatorProcess(
+        cluster,
+        tmp_path / "wsaudit.log",
+        "--namespace",
+        namespace,
+        kubeconfig=unwritable.kubeconfig,
+    )
+    try:
+        spec = {"interval": "60s", "timeout": "5s", "tls": {"required": False}}
+        apply(cluster, namespace, endpoint("chat", server.url(), **spec))
+        wait_for(lambda: handshakes.allowed, timeout=30)
+        probed = time.monotonic()
+        for number in range(3):
+            cluster.kubectl("-n", namespace, "label", "wse", "chat", f"try={number}", "--overwrite")
+            time.sleep(2)
+        time.sleep(3)
+        assert handshakes.since(probed) == 0
+        assert writes(operator, "failed") >= 1  # observedGeneration was never written
+
+        edited = time.monotonic()
+        patch = json.dumps({"spec": {"timeout": "6s"}})
+        cluster.kubectl("-n", namespace, "patch", "wse", "chat", "--type=merge", "-p", patch)
+        wait_for(lambda: handshakes.since(edited), timeout=10)
+        time.sleep(5)
+        assert handshakes.since(edited) == 1
+    finally:
+        operator.stop()
+
+
+def test_a_restarted_operator_keeps_each_endpoints_schedule(
+    cluster: Cluster,
+    namespace: str,
+    operator_here: OperatorProcess,
+    servers: BackgroundServers,
+    tmp_path: Path,
+) -> None:
+    """The next probe after a restart is one interval after the probe that wrote
+    status.lastProbeTime (the restart once probed every endpoint at once)."""
+    handshakes = Handshakes()
+    server = servers.start(websocket_server(handshakes))
+    interval = 30.0
+    spec = {"interval": "30s", "tls": {"required": False}}
+    apply(cluster, namespace, endpoint("chat", server.url(), **spec))
+    wait_for(lambda: is_ready(cluster, namespace, "chat"), timeout=30)
+    operator_here.stop()
+    last = handshakes.allowed[-1]
+    assert len(handshakes.allowed) == 1
+
+    restarted = OperatorProcess(cluster, tmp_path / "restarted.log", "--namespace", namespace)
+    try:
+        wait_for(lambda: handshakes.since(last + 0.1), timeout=interval * 1.1 + 5)
+        gap = handshakes.allowed[-1] - last
+        # lastProbeTime has whole seconds and is taken when the probe ends.
+        assert interval * (1 - JITTER) - 1.5 <= gap <= interval * (1 + JITTER) + 2
+    finally:
+        restarted.stop()
 
 
 def test_each_transition_posts_one_event_in_a_bulk_creation(

@@ -133,3 +133,12 @@ def test_after_a_restart_the_objects_status_is_what_was_written() -> None:
     assert not written.needs_write(probed(later), later)
     stored["conditions"] = []
     assert written.conditions()  # a copy: the watch's body changing does not change it
+
+
+def test_the_written_status_tells_the_generation_and_age_of_its_probe() -> None:
+    written = WrittenStatus.of(probed(NOW - datetime.timedelta(seconds=42)))
+    assert written.observed_generation() == 1
+    assert written.last_probe_age(NOW) == 42.0
+    blocked = WrittenStatus.of({"observedGeneration": "2", "conditions": [ready("False")]})
+    assert blocked.observed_generation() is None
+    assert blocked.last_probe_age(NOW) is None

@@ -87,6 +87,16 @@ class WrittenStatus:
                 continue
         return valid
 
+    def observed_generation(self) -> int | None:
+        """The spec generation the written status was probed at."""
+        generation = self.status.get("observedGeneration")
+        return generation if isinstance(generation, int) else None
+
+    def last_probe_age(self, now: datetime.datetime) -> float | None:
+        """Seconds since the probe that last wrote the status (None: no probe time)."""
+        written = _probe_time(self.status)
+        return None if written is None else (now - written).total_seconds()
+
     def needs_write(self, patch: Mapping[str, Any], now: datetime.datetime) -> bool:
         """Whether writing `patch` changes anything but the probe time, or refreshes a probe
         time older than the heartbeat."""

@@ -1,7 +1,8 @@
 """WebSocketEndpoint handling: one probe loop (a kopf daemon) per resource.
 
-Probes are jittered, limited globally by a semaphore and never overlap for one resource
-(one loop each). A spec change or a change of the Ingress in front wakes the loop at once.
+Probes are jittered, limited by the probe slots and never overlap for one resource (one
+loop each). When each loop probes first, and which spec changes wake it early, is decided
+by the process's Schedule (schedule.py); a change of the Ingress in front wakes it at once.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,11 +41,11 @@ from ..api.status import WrittenStatus
 from ..audit.matching import best_match
 from ..backoff import Backoff
 from ..probe import ProbeConfig, ProbeConfigError, ProbeResult, probe
+from ..schedule import Schedule
 from . import ingresses
 from .kube import SecretError
 from .runtime import Runtime, runtime_of
 
-JITTER = 0.1  # each interval varies by +-10% so that endpoints drift apart
 RETRY_CAP = 60.0  # longest wait between attempts of a failed API call (or the interval)
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,7 @@ class Probed:
     """What one probe found: the status to write, and the conditions whose status moved
     since the last write (each gets one Event, once that status is written)."""
 
+    generation: int | None  # of the spec probed
     interval: float
     at: datetime.datetime
     status: dict[str, Any]
@@ -249,7 +250,9 @@ async def probe_once(
         )
     elif not suspended:
         runtime.metrics.record_blocked(namespace, name, conditions=current, interval=interval)
-    return Probed(interval, now, _status(result, conditions, generation, _timestamp(now)), changed)
+    return Probed(
+        generation, interval, now, _status(result, conditions, generation, _timestamp(now)), changed
+    )
 
 
 class _Loop:
@@ -263,16 +266,25 @@ class _Loop:
         body: kopf.Body,
         namespace: str,
         name: str,
+        schedule: Schedule,
         logger: kopf.Logger,
     ) -> None:
         self.runtime, self.body, self.namespace, self.name = runtime, body, namespace, name
-        self.logger = logger
+        self.schedule, self.logger = schedule, logger
         self.clock = asyncio.get_running_loop().time
         # The only read of the object's status: afterwards the loop knows what it wrote.
         self.written = WrittenStatus.of(body.get("status"))
         self.reads, self.writes = Backoff(), Backoff()
         self.cap = RETRY_CAP
-        self.next_probe = self.clock() + _first_delay(body)
+        now = self.clock()
+        self.next_probe = now + schedule.start(
+            (namespace, name),
+            now=now,
+            interval=_interval(body),
+            generation=body.get("metadata", {}).get("generation"),
+            observed_generation=self.written.observed_generation(),
+            last_probe_age=self.written.last_probe_age(datetime.datetime.now(datetime.UTC)),
+        )
         self.pending: Probed | None = None
         self.retry_at = 0.0  # a failed write waits until then, and so does a newer status
 
@@ -310,8 +322,8 @@ class _Loop:
             return
         self.reads.reset()
         self.cap = min(RETRY_CAP, probed.interval)
-        jitter = random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 (not cryptographic)
-        self.next_probe = self.clock() + probed.interval * jitter
+        self.schedule.probed((self.namespace, self.name), probed.generation, probed.interval)
+        self.next_probe = self.clock() + self.schedule.next_delay(probed.interval)
         # The newest status replaces one still waiting; nothing waits when nothing changed.
         self.pending = probed if self.written.needs_write(probed.status, probed.at) else None
 
@@ -386,7 +398,7 @@ async def probe_loop(
     """Probes every interval (jittered) or when woken; writes a probe's status only when it
     changed (api/status.py), and retries a failed write alone, with backoff, until it
     succeeds or the next probe brings a newer status."""
-    runtime = runtime_of(memo)
+    runtime, schedule = runtime_of(memo), schedule_of(memo)
     namespace = namespace or "default"
     wake = runtime.wakeup(namespace, name)
     try:
@@ -395,10 +407,12 @@ async def probe_loop(
             body=body,
             namespace=namespace,
             name=name,
+            schedule=schedule,
             logger=logger,
         )
         await loop.run(stopped, wake)
     finally:
+        schedule.stop((namespace, name))
         orphaned = runtime.forget_endpoint(namespace, name)
         release_ingresses(runtime, namespace, orphaned)
 
@@ -409,14 +423,17 @@ def _redacted(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _first_delay(body: Mapping[str, Any]) -> float:
-    """A random start within the first interval (at most 5 s), so that endpoints created
-    together, or found together at start-up, do not probe together."""
+def schedule_of(memo: Any) -> Schedule:
+    schedule: Schedule = memo.schedule
+    return schedule
+
+
+def _interval(body: Mapping[str, Any]) -> float:
+    """The spec's interval before the spec is validated (an invalid one: the default)."""
     try:
-        interval = duration_seconds(str((body.get("spec") or {}).get("interval", "60s")))
+        return duration_seconds(str((body.get("spec") or {}).get("interval", "60s")))
     except ValueError:
-        interval = 60.0
-    return random.uniform(0, min(interval, 5.0))  # noqa: S311 (not cryptographic)
+        return 60.0
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -429,7 +446,9 @@ async def endpoint_changed(
     memo: Any,
     **_: Any,
 ) -> None:
-    """A new generation (spec edit) is probed at once instead of at the next interval."""
-    observed = (body.get("status") or {}).get("observedGeneration")
-    if event["type"] == "MODIFIED" and body.get("metadata", {}).get("generation") != observed:
-        runtime_of(memo).wake(namespace or "default", name)
+    """A generation the loop has not probed (a spec edit) is probed at once instead of at
+    the next interval; other changes (status writes, labels) wake nothing."""
+    key = (namespace or "default", name)
+    generation = body.get("metadata", {}).get("generation")
+    if event["type"] == "MODIFIED" and schedule_of(memo).wakes(key, generation):
+        runtime_of(memo).wake(*key)

@@ -18,6 +18,7 @@ from prometheus_client import start_http_server
 
 from .. import eventloop
 from ..api.models import GROUP, PLURAL, VERSION
+from ..schedule import Schedule
 from ..settings import RunSettings
 from . import admission, cluster_addresses, endpoints, ingresses
 from .runtime import Runtime, runtime_of
@@ -183,7 +184,7 @@ async def _operate(
             namespaces=settings.namespaces,
             standalone=settings.peering is None,
             peering_name=settings.peering,
-            memo=kopf.Memo(runtime=runtime),
+            memo=kopf.Memo(runtime=runtime, schedule=Schedule()),
         )
     finally:
         await health.cleanup()
