@@ -181,6 +181,13 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.start_delay = Histogram(
+            "wsaudit_probe_start_delay_seconds",
+            "How long after it fell due a probe got its probe slot: seconds here mean the "
+            "replica cannot keep up with its endpoints' intervals (slots or CPU).",
+            buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=self.registry,
+        )
         self.status_writes = Counter(
             "wsaudit_status_writes_total",
             "Status writes by result (written; failed: retried alone with backoff; rejected: "
@@ -228,6 +235,9 @@ class Metrics:
             interval=interval,
             last_probe=previous.last_probe if previous else None,
         )
+
+    def record_probe_start(self, delay: float) -> None:
+        self.start_delay.observe(max(0.0, delay))
 
     def record_status_write(self, result: str) -> None:
         self.status_writes.labels(result).inc()

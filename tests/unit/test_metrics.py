@@ -127,3 +127,13 @@ def test_ingress_findings_are_counted_and_stale_rules_removed() -> None:
     assert "proxy-read-timeout" not in exposition(metrics)
     metrics.forget_ingress("prod", "chat")
     assert 'ingress="chat"' not in exposition(metrics)
+
+
+def test_how_late_probes_start_is_a_histogram() -> None:
+    metrics = Metrics()
+    for delay in (0.0, 0.3, 7.0, -0.01):  # a clock read before `due` counts as on time
+        metrics.record_probe_start(delay)
+    text = exposition(metrics)
+    assert 'wsaudit_probe_start_delay_seconds_bucket{le="0.1"} 2.0' in text
+    assert 'wsaudit_probe_start_delay_seconds_bucket{le="10.0"} 4.0' in text
+    assert "wsaudit_probe_start_delay_seconds_count 4.0" in text

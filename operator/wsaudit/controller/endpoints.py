@@ -182,9 +182,11 @@ async def probe_once(
     namespace: str,
     name: str,
     written: WrittenStatus,
+    due: float,
     logger: kopf.Logger,
 ) -> Probed:
-    """One probe, its conditions settled against the last written ones, and its metrics.
+    """One probe, its conditions settled against the last written ones, and its metrics
+    (with how late after `due`, in the event loop's time, it got its slot).
     Raises ApiException, OSError or HTTPError when a read it needs (a Secret, an Ingress's
     Service) fails; those reads come before the probe, so a retry probes nothing twice."""
     generation = body.get("metadata", {}).get("generation")
@@ -211,6 +213,7 @@ async def probe_once(
                 spec=spec,
             )
             async with runtime.probe_slots.slot(namespace):
+                runtime.metrics.record_probe_start(asyncio.get_running_loop().time() - due)
                 result = await probe(config, guard)
             # Conditions and status carry only what a tenant may see (api/disclosure.py);
             # metrics and the log keep the full result.
@@ -295,7 +298,7 @@ class _Loop:
             if stopped:
                 return
             if woken or self.clock() >= self.next_probe:
-                await self._probe()
+                await self._probe(due=min(self.next_probe, self.clock()))
             if (
                 self.pending is not None
                 and self.clock() >= self.retry_at
@@ -305,7 +308,7 @@ class _Loop:
                 # endpoints carry no finalizer), so a tenant's server is never probed on.
                 return
 
-    async def _probe(self) -> None:
+    async def _probe(self, *, due: float) -> None:
         try:
             probed = await probe_once(
                 runtime=self.runtime,
@@ -313,6 +316,7 @@ class _Loop:
                 namespace=self.namespace,
                 name=self.name,
                 written=self.written,
+                due=due,
                 logger=self.logger,
             )
         except (ApiException, OSError, HTTPError) as exc:
