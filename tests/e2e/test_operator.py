@@ -73,7 +73,7 @@ def test_conditions_columns_events_and_metrics(
         "-n", namespace, "wait", "--for=condition=OriginEnforced=false", "wse/open", "--timeout=60s"
     )
     cluster.kubectl("-n", namespace, "wait", "--for=condition=Ready", "wse/strict", "--timeout=60s")
-    # Each endpoint starts after a random delay: wait for the plain one's first probe too.
+    # Each endpoint is probed by a loop of its own: wait for the plain one's first probe too.
     cluster.kubectl(
         "-n", namespace, "wait", "--for=condition=Secure=false", "wse/plain", "--timeout=60s"
     )
