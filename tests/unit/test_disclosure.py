@@ -140,7 +140,9 @@ def test_a_target_that_never_upgrades_shows_no_headers_names_or_exact_status() -
         "outcome": "refused",
         "statusClass": "4xx",
     }
-    assert "HTTP 4xx" in handshake.message and "check the path" in handshake.message
+    # The Origin sent is the spec's own: it says which spec was probed.
+    assert f"(HTTP 4xx to Origin {ALLOWED})" in handshake.message
+    assert "check the path" in handshake.message
     expiry = shown.check("tls.expiry")
     assert expiry is not None and expiry.details == {"daysLeft": 5.0}
     assert "expires in 5.0 days" in expiry.message

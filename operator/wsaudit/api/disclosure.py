@@ -114,7 +114,9 @@ def _minimal(check: Check, cause: str | None) -> Check:
         return check  # said from the spec and the probe alone
     if check.id == "handshake":
         status = _status_class(details)
-        answer = f" (HTTP {status['statusClass']})" if status else ""
+        # The Origin is the spec's own (the tenant's input), and tells which spec was probed.
+        origin = f" to Origin {details['origin']}" if isinstance(details.get("origin"), str) else ""
+        answer = f" (HTTP {status['statusClass']}{origin})" if status else ""
         message = (
             check.message
             if cause == "probe-error"
