@@ -3,8 +3,8 @@ ValidatingWebhookConfiguration). Ingresses get the audit's findings as warnings,
 denied for errors in deny mode; WebSocketEndpoints are checked beyond the schema, and whoever
 writes one that references a Secret must be allowed to get that Secret.
 
-Every replica answers admission, the paused (standby) ones included, whose watches and
-indexes are empty: so the answers depend only on the request and on what is read from the
+Every replica answers admission, the paused (standby) ones included, whose watches are
+empty: so the answers depend only on the request and on what is read from the
 API server here, never on watch state. All those reads share one ReadBudget."""
 
 from __future__ import annotations

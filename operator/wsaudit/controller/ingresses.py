@@ -142,9 +142,10 @@ async def ingress_changed(
 
 
 @kopf.on.event(*INGRESS_CLASS)
-def ingress_class_changed(
+async def ingress_class_changed(
     *, event: kopf.RawEvent, body: kopf.Body, name: str, memo: Any, **_: Any
 ) -> None:
+    """Async: kopf runs a synchronous handler in a thread, and the store belongs to the loop."""
     classes = runtime_of(memo).ingress_watch.classes
     if event["type"] == "DELETED":
         classes.drop(name)
