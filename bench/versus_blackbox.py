@@ -10,7 +10,9 @@ from a clone, conventionally into ~/.cache/wsaudit/bin/blackbox_exporter-<commit
 Every party runs in a process of its own and is charged the CPU of that process only
 (utime + stime from /proc/<pid>/stat, or process_time inside a worker around its run, so
 neither start-up nor the target servers count):
-- the targets: two strict-Origin WebSocket servers (ws://, and wss:// with a trustme CA);
+- the targets: strict-Origin WebSocket servers for ws:// and wss:// (a trustme CA): the
+  `websockets` library's, which closes the connection after each refusal, and one that
+  keeps it open (support/keepalive.py), whose refusals carry the next Origin case;
 - blackbox_exporter on loopback, driven through `/probe?module=...&target=...` (each probe
   is one handshake plus its HTTP request and metrics: what a Prometheus scrape costs);
 - wsaudit's engine: `handshake()` with the allowed Origin, on asyncio's loop and on uvloop,
@@ -44,6 +46,7 @@ import trustme
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from support.keepalive import keepalive_server
 from support.servers import ALLOWED, websocket_server
 from wsaudit import eventloop
 from wsaudit.probe import AddressGuard, ProbeConfig, probe
@@ -160,8 +163,12 @@ async def serve(files: Files) -> None:
     async with (
         websocket_server("strict") as plain,
         websocket_server("strict", ssl_context=context) as secure,
+        keepalive_server("strict") as plain_kept,
+        keepalive_server("strict", ssl_context=context) as secure_kept,
     ):
-        print(json.dumps({"ws": plain.port, "wss": secure.port}), flush=True)
+        ports = {"ws": plain.port, "wss": secure.port}
+        ports |= {"ws-kept": plain_kept.running.port, "wss-kept": secure_kept.running.port}
+        print(json.dumps(ports), flush=True)
         await asyncio.Event().wait()
 
 
@@ -277,12 +284,16 @@ async def compare(options: argparse.Namespace) -> None:
                     concurrency=options.concurrency,
                 )
                 row = {"blackbox": options.handshakes / blackbox_cpu}
+                kept_url = f"{scheme}://{LOOPBACK}:{ports[scheme + '-kept']}/ws"
+                kept = ["--url", kept_url, *common[2:]]
+                probes = ["--count", str(options.probes)]
                 for loop in ("asyncio", "uvloop"):
                     engine = run_worker(["handshake", "--loop", loop, *common, *handshakes])
                     row[f"engine_{loop}"] = per_cpu_second(engine)
-                    probes = ["--count", str(options.probes)]
                     full = run_worker(["probe", "--loop", loop, *common, *probes])
                     row[f"probe_ms_{loop}"] = 1000 * full["cpu_s"] / full["count"]
+                    full = run_worker(["probe", "--loop", loop, *kept, *probes])
+                    row[f"kept_probe_ms_{loop}"] = 1000 * full["cpu_s"] / full["count"]
                 bare = run_worker(["bare", "--loop", "uvloop", *common, *handshakes])
                 row["bare_uvloop"] = per_cpu_second(bare)
                 row["blackbox_probe_ms"] = 1000 * blackbox_cpu / options.handshakes
@@ -313,10 +324,17 @@ def report(rows: dict[str, dict[str, float]], options: argparse.Namespace) -> No
             f"(target >= {1.5 if scheme == 'wss' else 2.0})"
         )
         print(
-            f"{scheme}: ratio full probe / one blackbox probe (CPU): "
-            f"asyncio={row['probe_ms_asyncio'] / row['blackbox_probe_ms']:.1f} "
-            f"uvloop={row['probe_ms_uvloop'] / row['blackbox_probe_ms']:.1f} (target <= 3)"
+            f"{scheme}: cpu_ms: full_probe_keepalive_server_asyncio="
+            f"{row['kept_probe_ms_asyncio']:.2f} "
+            f"full_probe_keepalive_server_uvloop={row['kept_probe_ms_uvloop']:.2f}"
         )
+        for server, prefix in (("closes after a refusal", ""), ("keeps alive", "kept_")):
+            print(
+                f"{scheme}: ratio full probe / one blackbox probe (CPU), server {server}: "
+                f"asyncio={row[prefix + 'probe_ms_asyncio'] / row['blackbox_probe_ms']:.1f} "
+                f"uvloop={row[prefix + 'probe_ms_uvloop'] / row['blackbox_probe_ms']:.1f} "
+                "(target <= 3)"
+            )
 
 
 def main() -> None:

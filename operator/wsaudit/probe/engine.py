@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 
 from .browser import site_relation
+from .cases import try_cases
 from .classify import (
     Attempt,
     Controls,
@@ -115,7 +116,9 @@ async def _run(
     controls = Controls(own_origin=target.own_origin)
     concurrency = case_concurrency(len(cases))
     if reachable:
-        tried = _try_cases(endpoint, cases, deadline, concurrency)
+        # An allowed Origin the server accepted proves what reused connections answer.
+        proof = next((p.origin for p in primaries if p.accepted), None)
+        tried = try_cases(endpoint, cases, deadline, concurrency, proof_origin=proof)
         if all(p.accepted for p in primaries):
             case_outcomes = await tried
         else:
@@ -175,21 +178,6 @@ async def _run(
 def case_concurrency(cases: int) -> int:
     extra = max(0, cases - _CASES_PER_EXTRA_SLOT) // _CASES_PER_EXTRA_SLOT
     return min(MAX_ORIGIN_CASE_CONCURRENCY, ORIGIN_CASE_CONCURRENCY + extra)
-
-
-async def _try_cases(
-    endpoint: Endpoint, cases: Sequence[OriginCase], deadline: float, concurrency: int
-) -> list[HandshakeOutcome | None]:
-    limit = asyncio.Semaphore(concurrency)
-    loop = asyncio.get_running_loop()
-
-    async def attempt(case: OriginCase) -> HandshakeOutcome | None:
-        async with limit:
-            if loop.time() >= deadline:
-                return None  # no connection is opened after the deadline
-            return await handshake(endpoint, case.origin, deadline)
-
-    return list(await asyncio.gather(*(attempt(case) for case in cases)))
 
 
 def sibling_resource(resource: str) -> str:

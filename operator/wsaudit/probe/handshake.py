@@ -19,6 +19,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
 from .after_upgrade import HOLD_SECONDS, MAX_WATCH_BYTES, AfterUpgrade, watch
 from .browser import PERMESSAGE_DEFLATE, USER_AGENT, handshake_headers
@@ -35,6 +36,10 @@ CLOSE_WAIT = 1.0
 # the close, so a server still streaming after this many frames is cut off rather than
 # read: under a flood, these reads were a third of the prober's work.
 CLOSE_MAX_FRAMES = 16
+# An untrusted-Origin case sent over a kept-alive connection waits this long for its answer,
+# then goes over a new connection as it would have without reuse (a server may drop idle
+# connections silently).
+REUSED_ANSWER_SECONDS = 2.0
 # ASCII digits only: int() also accepts "²01" or a thousand digits.
 _STATUS_LINE = re.compile(r"HTTP/1\.[0-9] ([0-9]{3})(?: (.*))?")
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,12}")
@@ -137,6 +142,19 @@ class Endpoint:
 class OpenSocket:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+
+
+@dataclass
+class KeptAlive:
+    """A connection whose last answer was a refusal read to its end and which the server
+    keeps open (HTTP/1.1, a body framed by Content-Length or chunked, no `Connection:
+    close`): the next untrusted-Origin case can go over it without a new TCP (and TLS)
+    handshake."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    address: IPAddress
+    tls: TlsSession | None
 
 
 def expected_accept(key: str) -> str:
@@ -282,6 +300,64 @@ async def _read_body_hint(reader: asyncio.StreamReader, headers: dict[str, str])
     return b""
 
 
+async def _read_whole_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes | None:
+    """A refusal's body read to its very end, so that the connection can carry the next
+    request, as long as it is framed (Content-Length, or chunked) and at most MAX_BODY_HINT
+    bytes: its hint (what _read_body_hint keeps of the same bytes), or None when it cannot
+    be read so (the connection is then closed, not reused)."""
+    length = headers.get("content-length", "").strip()
+    chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+    with contextlib.suppress(TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+        async with asyncio.timeout(BODY_HINT_WAIT):
+            if chunked:
+                return await _read_chunks(reader)
+            if _CONTENT_LENGTH.fullmatch(length) and int(length) <= MAX_BODY_HINT:
+                return await reader.readexactly(int(length))
+    return None
+
+
+async def _read_chunks(reader: asyncio.StreamReader) -> bytes | None:
+    """A chunked body up to its last chunk (no trailers): the data of its first chunk, as
+    _first_chunk keeps it; None past MAX_BODY_HINT bytes."""
+    chunks: list[bytes] = []
+    while sum(len(chunk) for chunk in chunks) <= MAX_BODY_HINT:
+        size_line = await reader.readuntil(b"\r\n")
+        size = int(size_line.split(b";", 1)[0].strip(), 16)
+        chunk = await reader.readexactly(size + 2)
+        if chunk[size:] != b"\r\n":
+            return None
+        if size == 0:
+            return chunks[0] if chunks else b""
+        chunks.append(chunk[:size])
+    return None
+
+
+def _keeps_alive(head: bytes, headers: dict[str, str]) -> bool:
+    return head.startswith(b"1.1 ") and "close" not in _header_tokens(headers.get("connection", ""))
+
+
+async def _read_refusal(
+    connection: tuple[asyncio.StreamReader, asyncio.StreamWriter, IPAddress],
+    head: bytes,
+    outcome: HandshakeOutcome,
+    *,
+    keep_alive: bool,
+) -> KeptAlive | None:
+    """Reads a refusal's body hint; with `keep_alive`, the connection when it can carry
+    the next request."""
+    reader, writer, address = connection
+    whole = (
+        await _read_whole_body(reader, outcome.headers)
+        if keep_alive and _keeps_alive(head, outcome.headers)
+        else None
+    )
+    if whole is None:
+        outcome.body_hint = await _read_body_hint(reader, outcome.headers)
+        return None
+    outcome.body_hint = whole
+    return KeptAlive(reader, writer, address, outcome.tls)
+
+
 def _first_chunk(data: bytes) -> bytes:
     """The data of the first chunk of a chunked body (proxies re-chunk bodies they relay),
     or what of it was read."""
@@ -326,6 +402,26 @@ def _verified_chain(ssl_object: ssl.SSLObject) -> tuple[bytes, ...]:
     return tuple(chain)
 
 
+async def _read_head(reader: asyncio.StreamReader, attempt: _Attempt) -> bytes | None:
+    """The response's head after "HTTP/", parsed into the outcome; None when the answer is
+    not HTTP (the attempt has failed)."""
+    if not (await reader.readexactly(5)).startswith(b"HTTP/"):
+        attempt.fail(Failure.NOT_HTTP, "the server did not answer with HTTP")
+        return None
+    head = await reader.readuntil(b"\r\n\r\n")
+    if not _parse_head(attempt, b"HTTP/" + head[:-4]):
+        attempt.fail(Failure.NOT_HTTP, "the server sent a malformed HTTP response")
+        return None
+    return head
+
+
+async def _start_tls(endpoint: Endpoint, attempt: _Attempt, writer: asyncio.StreamWriter) -> None:
+    if endpoint.ssl_context is not None:
+        attempt.enter("tls")
+        await writer.start_tls(endpoint.ssl_context, server_hostname=endpoint.target.host)
+        attempt.outcome.tls = _tls_session(writer)
+
+
 async def open_handshake(
     endpoint: Endpoint,
     origin: str | None,
@@ -334,21 +430,29 @@ async def open_handshake(
     resource: str | None = None,
     upgrade: bool = True,
     watch_seconds: float = HOLD_SECONDS,
-) -> tuple[HandshakeOutcome, OpenSocket | None]:
+    reuse: KeptAlive | None = None,
+    keep_alive: bool = False,
+) -> tuple[HandshakeOutcome, OpenSocket | None, KeptAlive | None]:
     """Performs the handshake and watches the accepted socket for `watch_seconds` (within
     the deadline). On a valid 101 the socket stays open for the caller to close.
 
-    `upgrade=False` sends the same request without Upgrade (a control request)."""
+    `upgrade=False` sends the same request without Upgrade (a control request). Over
+    `reuse` when given, else over a new connection; with `keep_alive`, a refusal that
+    leaves the connection reusable returns it as KeptAlive (open, for the caller to reuse
+    or close) instead of closing it."""
     attempt = _Attempt(origin)
     writer: asyncio.StreamWriter | None = None
     keep_open = False
+    kept: KeptAlive | None = None
     try:
         async with asyncio.timeout_at(deadline):
-            reader, writer, attempt.outcome.address = await _connect(endpoint)
-            if endpoint.ssl_context is not None:
-                attempt.enter("tls")
-                await writer.start_tls(endpoint.ssl_context, server_hostname=endpoint.target.host)
-                attempt.outcome.tls = _tls_session(writer)
+            if reuse is None:
+                reader, writer, address = await _connect(endpoint)
+                attempt.outcome.address = address
+                await _start_tls(endpoint, attempt, writer)
+            else:
+                reader, writer, address = reuse.reader, reuse.writer, reuse.address
+                attempt.outcome.address, attempt.outcome.tls = address, reuse.tls
             attempt.enter("handshake")
             key = base64.b64encode(os.urandom(16)).decode("ascii")
             request = (
@@ -358,61 +462,87 @@ async def open_handshake(
             )
             writer.write(request)
             await writer.drain()
-            if not (await reader.readexactly(5)).startswith(b"HTTP/"):
-                return attempt.fail(Failure.NOT_HTTP, "the server did not answer with HTTP"), None
-            head = await reader.readuntil(b"\r\n\r\n")
-            if not _parse_head(attempt, b"HTTP/" + head[:-4]):
-                return attempt.fail(
-                    Failure.NOT_HTTP, "the server sent a malformed HTTP response"
-                ), None
+            # Over a reused connection the answer gets a shorter wait: a new connection
+            # gets the rest of the deadline when it does not come.
+            answer_wait = (
+                contextlib.nullcontext()
+                if reuse is None
+                else asyncio.timeout(min(REUSED_ANSWER_SECONDS, deadline - _now()))
+            )
+            async with answer_wait:
+                head = await _read_head(reader, attempt)
             outcome = attempt.outcome
+            if head is None:
+                return outcome, None, None
             if outcome.status == 101 and upgrade:
                 outcome.invalid_upgrade = invalid_upgrade(outcome.headers, key)
                 outcome.subprotocol = outcome.headers.get("sec-websocket-protocol")
                 attempt.enter("done")
                 if outcome.invalid_upgrade is not None:
-                    return outcome, None
+                    return outcome, None, None
                 if watch_seconds > 0:
-                    remaining = deadline - asyncio.get_running_loop().time()
+                    remaining = deadline - _now()
                     outcome.after_upgrade = await watch(
                         reader, writer, max(0.0, min(watch_seconds, remaining - 0.05))
                     )
                 keep_open = outcome.accepted
-                return outcome, (OpenSocket(reader, writer) if keep_open else None)
-            outcome.body_hint = await _read_body_hint(reader, outcome.headers)
+                return outcome, (OpenSocket(reader, writer) if keep_open else None), None
+            kept = await _read_refusal(
+                (reader, writer, address), head, outcome, keep_alive=keep_alive
+            )
             attempt.enter("done")
-            return outcome, None
+            return outcome, None, kept
     except TimeoutError:
         if attempt.phase == "done":  # the watch above is bounded by the deadline too
-            return attempt.outcome, None
-        return attempt.fail(Failure.TIMEOUT, f"no answer during {attempt.phase}"), None
+            return attempt.outcome, None, None
+        return attempt.fail(Failure.TIMEOUT, f"no answer during {attempt.phase}"), None, None
     except ssl.SSLCertVerificationError as exc:
         attempt.outcome.certificate_error = exc.verify_message or str(exc)
-        return attempt.fail(Failure.TLS, f"certificate rejected: {exc.verify_message or exc}"), None
+        return (
+            attempt.fail(Failure.TLS, f"certificate rejected: {exc.verify_message or exc}"),
+            None,
+            None,
+        )
     except ssl.SSLError as exc:
-        return attempt.fail(Failure.TLS, f"TLS handshake failed: {exc.reason or exc}"), None
+        return attempt.fail(Failure.TLS, f"TLS handshake failed: {exc.reason or exc}"), None, None
     except asyncio.LimitOverrunError:
-        return attempt.fail(
-            Failure.HEADERS_TOO_LARGE,
-            f"the response headers exceed {MAX_RESPONSE_HEAD // 1024} KiB",
-        ), None
+        return (
+            attempt.fail(
+                Failure.HEADERS_TOO_LARGE,
+                f"the response headers exceed {MAX_RESPONSE_HEAD // 1024} KiB",
+            ),
+            None,
+            None,
+        )
     except asyncio.IncompleteReadError:
-        return attempt.fail(
-            Failure.CONNECTION_RESET, f"the server closed the connection during {attempt.phase}"
-        ), None
+        return (
+            attempt.fail(
+                Failure.CONNECTION_RESET, f"the server closed the connection during {attempt.phase}"
+            ),
+            None,
+            None,
+        )
     except ConnectionRefusedError:
-        return attempt.fail(Failure.CONNECTION_REFUSED, "connection refused"), None
+        return attempt.fail(Failure.CONNECTION_REFUSED, "connection refused"), None, None
     except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
-        return attempt.fail(
-            Failure.CONNECTION_RESET, f"connection reset during {attempt.phase}"
-        ), None
+        return (
+            attempt.fail(Failure.CONNECTION_RESET, f"connection reset during {attempt.phase}"),
+            None,
+            None,
+        )
     except OSError as exc:
-        return attempt.fail(
-            Failure.CONNECTION_REFUSED, f"could not connect: {exc.strerror or exc}"
-        ), None
+        return (
+            attempt.fail(Failure.CONNECTION_REFUSED, f"could not connect: {exc.strerror or exc}"),
+            None,
+            None,
+        )
     finally:
-        if writer is not None and not keep_open:
+        if writer is not None and not keep_open and kept is None:
             await _abort(writer, deadline)
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def _close_wait(deadline: float | None) -> float:
@@ -456,7 +586,9 @@ async def close_socket(socket: OpenSocket, deadline: float | None = None) -> Non
 async def opened(
     endpoint: Endpoint, origin: str | None, deadline: float, *, watch_seconds: float = 0.0
 ) -> AsyncIterator[tuple[HandshakeOutcome, OpenSocket | None]]:
-    outcome, socket = await open_handshake(endpoint, origin, deadline, watch_seconds=watch_seconds)
+    outcome, socket, _kept = await open_handshake(
+        endpoint, origin, deadline, watch_seconds=watch_seconds
+    )
     try:
         yield outcome, socket
     finally:
@@ -473,9 +605,58 @@ async def handshake(
     upgrade: bool = True,
 ) -> HandshakeOutcome:
     """Performs the handshake, watches the accepted socket briefly, and closes it cleanly."""
-    outcome, socket = await open_handshake(
+    outcome, socket, _kept = await open_handshake(
         endpoint, origin, deadline, resource=resource, upgrade=upgrade
     )
     if socket is not None:
         await close_socket(socket, deadline)
     return outcome
+
+
+@dataclass(frozen=True)
+class CaseAnswer:
+    outcome: HandshakeOutcome
+    reused: bool  # the outcome came over the kept-alive connection it was given
+    kept: KeptAlive | None  # the connection, when it can carry the next case
+
+
+async def case_handshake(
+    endpoint: Endpoint, origin: str | None, deadline: float, reuse: KeptAlive | None
+) -> CaseAnswer:
+    """An untrusted-Origin handshake, as handshake() performs it, over `reuse` when given:
+    when the server closed that connection or did not answer over it, the case goes over a
+    new connection, so that only a whole HTTP answer is ever taken from a reused one. The
+    connection comes back when it can carry the next case (a refusal the server keeps the
+    connection open after); a 101 ends its reuse (it is a WebSocket now)."""
+    if reuse is not None:
+        outcome, socket, kept = await open_handshake(
+            endpoint, origin, deadline, reuse=reuse, keep_alive=True
+        )
+        # A 408 answers no request of ours: the server timed the idle connection out.
+        if outcome.failure is None and outcome.status != HTTPStatus.REQUEST_TIMEOUT:
+            if socket is not None:
+                await close_socket(socket, deadline)
+            return CaseAnswer(outcome, reused=True, kept=kept)
+        await close_kept([kept] if kept is not None else [], deadline)
+    outcome, socket, kept = await open_handshake(endpoint, origin, deadline, keep_alive=True)
+    if socket is not None:
+        await close_socket(socket, deadline)
+    return CaseAnswer(outcome, reused=False, kept=kept)
+
+
+async def upgrades_over(
+    connection: KeptAlive, endpoint: Endpoint, origin: str, deadline: float
+) -> bool:
+    """Whether `origin` (an allowed one) gets a valid 101 over a kept-alive connection; the
+    connection is closed afterwards either way."""
+    outcome, socket, _kept = await open_handshake(
+        endpoint, origin, deadline, reuse=connection, watch_seconds=0.0
+    )
+    if socket is not None:
+        await close_socket(socket, deadline)
+    return outcome.upgraded
+
+
+async def close_kept(connections: list[KeptAlive], deadline: float) -> None:
+    """Closes connections kept alive for cases that no longer need them."""
+    await asyncio.gather(*(_abort(connection.writer, deadline) for connection in connections))
