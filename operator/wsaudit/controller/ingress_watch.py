@@ -34,11 +34,12 @@ MAX_PATIENCE = 300.0
 log = logging.getLogger(__name__)
 
 
-def slim(body: Mapping[str, Any]) -> dict[str, Any]:
+def slim(body: Mapping[str, Any], *, owned: bool = False) -> dict[str, Any]:
     """What the audit, endpoint matching and Events need of an Ingress or IngressClass: its
     identity, annotations and spec (rules, TLS, class, backends); not managedFields, status
-    or kubectl's last-applied copy, which would triple the memory of 10,000 Ingresses."""
-    metadata = body.get("metadata") or {}
+    or kubectl's last-applied copy, which would triple the memory of 10,000 Ingresses. The
+    spec is copied unless the caller hands the body over (`owned`: a listing's items)."""
+    metadata, spec = body.get("metadata") or {}, body.get("spec") or {}
     kept: dict[str, Any] = {k: metadata[k] for k in ("name", "namespace", "uid") if k in metadata}
     annotations = {
         k: v for k, v in (metadata.get("annotations") or {}).items() if k != LAST_APPLIED
@@ -49,7 +50,7 @@ def slim(body: Mapping[str, Any]) -> dict[str, Any]:
         "apiVersion": body.get("apiVersion"),
         "kind": body.get("kind"),
         "metadata": kept,
-        "spec": copy.deepcopy(dict(body.get("spec") or {})),
+        "spec": dict(spec) if owned else copy.deepcopy(dict(spec)),
     }
 
 
@@ -69,10 +70,10 @@ class ListedStore(Generic[Key]):
         return frozenset(self._unconfirmed)
 
     def fill(self, listed: Mapping[Key, Mapping[str, Any]]) -> None:
-        """What the API server listed; what the watch delivered already stays."""
+        """What the API server listed (handed over); what the watch delivered stays."""
         for key, body in listed.items():
             if key not in self.objects:
-                self.objects[key] = slim(body)
+                self.objects[key] = slim(body, owned=True)
                 self._unconfirmed.add(key)
         self._check()
 
