@@ -57,30 +57,25 @@ def test_an_old_or_unknown_probe_time_spreads_over_one_interval(age: float | Non
     assert busiest(delays, 5.0) < 400
 
 
-def test_restarted_loops_resume_from_their_status() -> None:
-    plan = schedule()
-    delay = plan.start(
+def restarted(plan: Schedule, generation: int, observed: int, age: float | None) -> float:
+    """A loop of a restarted operator: the status was written at `observed`, `age` s ago."""
+    return plan.start(
         ("ns", "a"),
         now=100.0,
         interval=INTERVAL,
-        generation=3,
-        observed_generation=3,
-        last_probe_age=20.0,
+        generation=generation,
+        observed_generation=observed,
+        last_probe_age=age,
     )
+
+
+def test_restarted_loops_resume_from_their_status() -> None:
+    delay = restarted(schedule(), 3, 3, 20.0)
     assert INTERVAL * (1 - JITTER) - 20 <= delay <= INTERVAL * (1 + JITTER) - 20
 
 
 def test_a_status_of_an_older_generation_is_a_new_spec_probed_at_once() -> None:
-    plan = schedule()
-    delay = plan.start(
-        ("ns", "a"),
-        now=0.0,
-        interval=INTERVAL,
-        generation=4,
-        observed_generation=3,
-        last_probe_age=1.0,
-    )
-    assert delay == 0.0
+    assert restarted(schedule(), 4, 3, 1.0) == 0.0
 
 
 def test_a_few_new_endpoints_are_probed_at_once() -> None:
@@ -127,12 +122,9 @@ def test_only_a_generation_the_loop_has_not_probed_wakes_it() -> None:
 
 def test_a_restarted_loop_is_woken_by_a_generation_newer_than_its_status() -> None:
     plan = schedule()
-    key = ("ns", "a")
-    plan.start(
-        key, now=0.0, interval=INTERVAL, generation=5, observed_generation=5, last_probe_age=None
-    )
-    assert not plan.wakes(key, 5)
-    assert plan.wakes(key, 6)
+    restarted(plan, 5, 5, None)
+    assert not plan.wakes(("ns", "a"), 5)
+    assert plan.wakes(("ns", "a"), 6)
 
 
 def test_stopped_loops_leave_the_fleets_rate() -> None:
