@@ -13,6 +13,7 @@ import pytest
 
 from support import manifests
 from support.cluster import Cluster
+from support.events import listed_events
 from support.operator import condition, endpoint, running_operator, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -21,18 +22,10 @@ MISCONFIGURED = "WebSocketMisconfigured"
 
 
 def ours(cluster: Cluster, namespace: str, name: str) -> list[dict[str, Any]]:
-    listed = json.loads(
-        cluster.kubectl(
-            "-n",
-            namespace,
-            "get",
-            "events",
-            "-o",
-            "json",
-            f"--field-selector=involvedObject.kind=Ingress,involvedObject.name={name}",
-        ).stdout
+    listed = listed_events(
+        cluster, namespace, f"involvedObject.kind=Ingress,involvedObject.name={name}"
     )
-    return [e for e in listed["items"] if e["reason"] in (MISCONFIGURED, "WebSocketReady")]
+    return [e for e in listed if e["reason"] in (MISCONFIGURED, "WebSocketReady")]
 
 
 def posted(cluster: Cluster, namespace: str) -> set[str]:

@@ -10,6 +10,7 @@ import pytest
 from support import manifests
 from support.cluster import Cluster
 from support.endpoint_metrics import last_probe
+from support.events import listed_events
 from support.operator import BackgroundServers, OperatorProcess, condition, endpoint, wait_for
 from support.servers import ALLOWED, websocket_server
 
@@ -46,18 +47,8 @@ def wait_condition(
 
 
 def events(cluster: Cluster, namespace: str, name: str, reason: str) -> int:
-    listed = json.loads(
-        cluster.kubectl(
-            "-n",
-            namespace,
-            "get",
-            "events",
-            "-o",
-            "json",
-            f"--field-selector=involvedObject.name={name},reason={reason}",
-        ).stdout
-    )
-    return sum(int(e.get("count") or 1) for e in listed["items"])
+    listed = listed_events(cluster, namespace, f"involvedObject.name={name},reason={reason}")
+    return sum(int(e.get("count") or 1) for e in listed)
 
 
 def test_conditions_columns_events_and_metrics(
