@@ -113,9 +113,11 @@ seccompProfile:
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [get, list, watch]
+# list: at start, the latest Event wsaudit posted on each Ingress, so a restart does not
+# post them all again.
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create, patch, list]
 # Read-only: GKE and Kong rules read timeouts from the backend Service (and BackendConfig);
 # the probe guard lists a namespace's Services to let its endpoints reach their own ClusterIPs.
 - apiGroups: [""]
