@@ -180,11 +180,13 @@ RETRY_LINE = re.compile(
 
 @dataclass
 class Unwritable:
-    """An operator's ServiceAccount with the chart's RBAC but patch on the status."""
+    """An operator watching the test's namespace as a ServiceAccount with the chart's RBAC
+    but patch on the status."""
 
     cluster: Cluster
     namespace: str
-    kubeconfig: Path
+    operator: OperatorProcess
+    log: Path
 
     @property
     def roles(self) -> list[str]:
@@ -195,99 +197,80 @@ class Unwritable:
 
 
 @pytest.fixture
-def unwritable(cluster: Cluster, crds: None, namespace: str) -> Iterator[Unwritable]:
+def unwritable(
+    cluster: Cluster, crds: None, namespace: str, tmp_path: Path
+) -> Iterator[Unwritable]:
     cluster.kubectl("-n", namespace, "create", "serviceaccount", "wsaudit")
     grant(cluster, f"{namespace}-wsaudit", OPERATOR_RULES, f"{namespace}/wsaudit")
     kubeconfig = cluster.service_account_kubeconfig(namespace, "wsaudit")
-    account = Unwritable(cluster, namespace, kubeconfig)
+    log = tmp_path / "wsaudit.log"
+    operator = OperatorProcess(cluster, log, "--namespace", namespace, kubeconfig=kubeconfig)
+    account = Unwritable(cluster, namespace, operator, log)
     yield account
+    operator.stop()
     for role in account.roles:
         cluster.kubectl("delete", "clusterrolebinding,clusterrole", role, check=False)
 
 
 def test_a_failed_status_write_is_retried_alone_with_backoff(
-    cluster: Cluster,
-    namespace: str,
-    unwritable: Unwritable,
-    servers: BackgroundServers,
-    tmp_path: Path,
+    cluster: Cluster, namespace: str, unwritable: Unwritable, servers: BackgroundServers
 ) -> None:
     interval = 20.0  # longer than the minimum: re-probing every 5 s would stand out
     handshakes = Handshakes()
     server = servers.start(websocket_server(handshakes))
-    log = tmp_path / "wsaudit.log"
-    operator = OperatorProcess(
-        cluster, log, "--namespace", namespace, kubeconfig=unwritable.kubeconfig
-    )
-    try:
-        spec = {"interval": "20s", "tls": {"required": False}}
-        apply(cluster, namespace, endpoint("chat", server.url(), **spec))
-        wait_for(lambda: handshakes.allowed, timeout=30)
-        watched = time.monotonic()
-        window = 3 * interval
-        time.sleep(window)
-        # One probe per interval (+-10 %), where the write's retry re-probed every 5 s
-        # (9 probes in this window).
-        assert handshakes.since(watched) <= window / interval / 0.9 + 1
-        retries = [(float(d), int(n)) for d, n in RETRY_LINE.findall(log.read_text())]
-        failed = writes(operator, "failed")
-        assert failed >= 4
-        # Every failure is counted; the first in a row is a warning, the others log lines.
-        assert len(retries) + 1 <= failed <= len(retries) + 2
-        # Each wait is drawn from [0, min(interval, 2^(n-1) s)]: doubling from 1 s.
-        assert all(delay <= min(interval, 2 ** (n - 1)) for delay, n in retries)
-        assert resource(cluster, namespace, "chat").get("status") is None
+    operator, log = unwritable.operator, unwritable.log
+    spec = {"interval": "20s", "tls": {"required": False}}
+    apply(cluster, namespace, endpoint("chat", server.url(), **spec))
+    wait_for(lambda: handshakes.allowed, timeout=30)
+    watched = time.monotonic()
+    window = 3 * interval
+    time.sleep(window)
+    # One probe per interval (+-10 %), where the write's retry re-probed every 5 s
+    # (9 probes in this window).
+    assert handshakes.since(watched) <= window / interval / 0.9 + 1
+    retries = [(float(d), int(n)) for d, n in RETRY_LINE.findall(log.read_text())]
+    failed = writes(operator, "failed")
+    assert failed >= 4
+    # Every failure is counted; the first in a row is a warning, the others log lines.
+    assert len(retries) + 1 <= failed <= len(retries) + 2
+    # Each wait is drawn from [0, min(interval, 2^(n-1) s)]: doubling from 1 s.
+    assert all(delay <= min(interval, 2 ** (n - 1)) for delay, n in retries)
+    assert resource(cluster, namespace, "chat").get("status") is None
 
-        unwritable.allow_status_writes()
-        # Written at the next attempt: within the backoff's cap (the interval).
-        wait_for(lambda: is_ready(cluster, namespace, "chat"), timeout=interval + 3)
-        wait_for(lambda: event_counts(cluster, namespace)[("chat", "AllChecksPassed")], 10)
-        time.sleep(interval)
-        assert writes(operator, "written") == 1
-        assert event_counts(cluster, namespace)[("chat", "AllChecksPassed")] == 1
-    finally:
-        operator.stop()
+    unwritable.allow_status_writes()
+    # Written at the next attempt: within the backoff's cap (the interval).
+    wait_for(lambda: is_ready(cluster, namespace, "chat"), timeout=interval + 3)
+    wait_for(lambda: event_counts(cluster, namespace)[("chat", "AllChecksPassed")], 10)
+    time.sleep(interval)
+    assert writes(operator, "written") == 1
+    assert event_counts(cluster, namespace)[("chat", "AllChecksPassed")] == 1
 
 
 def test_only_a_spec_generation_the_loop_has_not_probed_wakes_it(
-    cluster: Cluster,
-    namespace: str,
-    unwritable: Unwritable,
-    servers: BackgroundServers,
-    tmp_path: Path,
+    cluster: Cluster, namespace: str, unwritable: Unwritable, servers: BackgroundServers
 ) -> None:
     """While status writes fail, status.observedGeneration stays behind: a wake-up decided
     from it re-probed on every change of the object (here: labels). The loop remembers the
     generation it probed."""
     handshakes = Handshakes()
     server = servers.start(websocket_server(handshakes))
-    operator = OperatorProcess(
-        cluster,
-        tmp_path / "wsaudit.log",
-        "--namespace",
-        namespace,
-        kubeconfig=unwritable.kubeconfig,
-    )
-    try:
-        spec = {"interval": "60s", "timeout": "5s", "tls": {"required": False}}
-        apply(cluster, namespace, endpoint("chat", server.url(), **spec))
-        wait_for(lambda: handshakes.allowed, timeout=30)
-        probed = time.monotonic()
-        for number in range(3):
-            cluster.kubectl("-n", namespace, "label", "wse", "chat", f"try={number}", "--overwrite")
-            time.sleep(2)
-        time.sleep(3)
-        assert handshakes.since(probed) == 0
-        assert writes(operator, "failed") >= 1  # observedGeneration was never written
+    spec = {"interval": "60s", "timeout": "5s", "tls": {"required": False}}
+    apply(cluster, namespace, endpoint("chat", server.url(), **spec))
+    wait_for(lambda: handshakes.allowed, timeout=30)
+    probed = time.monotonic()
+    for number in range(3):
+        cluster.kubectl("-n", namespace, "label", "wse", "chat", f"try={number}", "--overwrite")
+        time.sleep(2)
+    time.sleep(3)
+    assert handshakes.since(probed) == 0
+    assert writes(unwritable.operator, "failed") >= 1  # observedGeneration never written
 
-        edited = time.monotonic()
-        patch = json.dumps({"spec": {"timeout": "6s"}})
-        cluster.kubectl("-n", namespace, "patch", "wse", "chat", "--type=merge", "-p", patch)
-        wait_for(lambda: handshakes.since(edited), timeout=10)
-        time.sleep(5)
-        assert handshakes.since(edited) == 1
-    finally:
-        operator.stop()
+    edited = time.monotonic()
+    patch = json.dumps({"spec": {"timeout": "6s"}})
+    cluster.kubectl("-n", namespace, "patch", "wse", "chat", "--type=merge", "-p", patch)
+    wait_for(lambda: handshakes.since(edited), timeout=10)
+    time.sleep(5)
+    assert handshakes.since(edited) == 1
 
 
 def test_a_restarted_operator_keeps_each_endpoints_schedule(
