@@ -31,6 +31,7 @@ from support.manifests import endpoint
 from support.operator import BackgroundServers, OperatorProcess, running_operator, wait_for
 from support.servers import ALLOWED, OriginPolicy, Running, websocket_server
 from support.tenants import Tenant, create_tenant
+from wsaudit.schedule import JITTER
 from wsaudit.settings import RunSettings
 from wsaudit.slots import default_per_namespace
 
@@ -42,7 +43,6 @@ INTERVAL = 10.0  # the CRD's minimum, B's interval
 MAX_TIMEOUT = "2m"  # the CRD's maximum probe timeout (api/models.py), A's
 A_INTERVAL = "3m"  # must exceed the timeout
 WINDOW = 25.0  # about two of B's periods
-JITTER = 0.1  # controller/endpoints.py: each interval varies by +-10 %
 A_SHARE = default_per_namespace(RunSettings().max_concurrent_probes)
 
 

@@ -116,7 +116,7 @@ async def configure(*, settings: kopf.OperatorSettings, memo: Any, **_: Any) -> 
     runtime = runtime_of(memo)
     run = runtime.settings
     # Progress and diff-base go to annotations on wsaudit's own resources only: Ingresses are
-    # handled by the index and event handlers, which store nothing on objects.
+    # handled by event handlers, which store nothing on objects.
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="wsaudit.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
