@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import ssl
 import time
 import urllib.error
@@ -339,6 +340,14 @@ def fetch(url: str, context: ssl.SSLContext | None = None) -> int:
         return status
 
 
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def test_bound_to_ipv6_any_every_server_answers_on_both_families(
     cluster: Cluster, crds: None, namespace: str, ca: trustme.CA, tmp_path: Path
 ) -> None:
@@ -351,8 +360,11 @@ def test_bound_to_ipv6_any_every_server_answers_on_both_families(
         )  # healthy: /healthz answered on 127.0.0.1
         try:
             assert fetch(f"http://[::1]:{operator.health_port}/healthz") == 200
+            assert fetch(f"http://[::1]:{operator.health_port}/readyz") == 200
             assert fetch(f"http://[::1]:{operator.metrics_port}/metrics") == 200
             assert "wsaudit_probes_total" in operator.metrics()  # on 127.0.0.1
+            # kopf starts its webhook server right after readiness: wait until it listens.
+            wait_for(lambda: listening(webhook.port))
             # The API server calls the webhook on 127.0.0.1; a client reaches it on ::1.
             ingress = manifests.nginx_ingress("chat", {"wsaudit.io/websocket": "true"})
             done = cluster.kubectl("-n", namespace, "apply", "-f", "-", stdin=json.dumps(ingress))

@@ -58,7 +58,7 @@ class OperatorProcess:
             if self.process.poll() is not None:
                 raise AssertionError(f"wsaudit run exited:\n{self.log.read_text()[-3000:]}")
             with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1)
+                urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/readyz", timeout=1)
                 return
             time.sleep(0.2)
         raise AssertionError(f"wsaudit run not healthy:\n{self.log.read_text()[-3000:]}")

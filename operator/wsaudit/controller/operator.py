@@ -164,14 +164,29 @@ async def _healthy(_request: aiohttp.web.Request) -> aiohttp.web.Response:
     return aiohttp.web.json_response({})
 
 
+def _readiness(ready: asyncio.Event) -> Callable[[aiohttp.web.Request], Awaitable[Any]]:
+    """/readyz: 503 until kopf's startup handlers are done (the cluster addresses detected,
+    the Ingresses listed) and it starts its watches and the webhook server, so that the
+    webhook Service routes no admission request to a replica that cannot answer yet."""
+
+    async def readiness(_request: aiohttp.web.Request) -> aiohttp.web.Response:
+        if ready.is_set():
+            return aiohttp.web.json_response({})
+        return aiohttp.web.json_response({"starting": True}, status=503)
+
+    return readiness
+
+
 async def _operate(
     settings: RunSettings, registry: kopf.OperatorRegistry, runtime: Runtime
 ) -> None:
-    """kopf, with /healthz served on the same event loop (it stops answering when the loop
-    stops). wsaudit serves it instead of kopf's liveness_endpoint, which takes one URL, so
-    one address family for `::`."""
+    """kopf, with /healthz (liveness) and /readyz served on the same event loop (they stop
+    answering when the loop stops). wsaudit serves them instead of kopf's liveness_endpoint,
+    which takes one URL, so one address family for `::`."""
+    ready = asyncio.Event()
     app = aiohttp.web.Application()
     app.router.add_get("/healthz", _healthy)
+    app.router.add_get("/readyz", _readiness(ready))
     health = aiohttp.web.AppRunner(app, handle_signals=False, access_log=None)
     await health.setup()
     try:
@@ -185,6 +200,7 @@ async def _operate(
             standalone=settings.peering is None,
             peering_name=settings.peering,
             memo=kopf.Memo(runtime=runtime, schedule=Schedule()),
+            ready_flag=ready,
         )
     finally:
         await health.cleanup()
